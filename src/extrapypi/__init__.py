@@ -1,0 +1,16 @@
+"""extrapypi: a private Python package index (PEP 503/691 simple API, uploads, dashboard)."""
+
+from pyramid.config import Configurator
+
+from .resources import root_factory
+
+
+def main(global_config, **settings):
+    """Build the WSGI application; the only place a Configurator is made."""
+    with Configurator(settings=settings, root_factory=root_factory) as config:
+        config.include(".settings")
+        config.include(".models")
+        config.include(".storage")
+        config.include(".security")
+        config.include(".views")
+    return config.make_wsgi_app()

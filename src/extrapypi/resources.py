@@ -1,0 +1,153 @@
+"""The traversal tree: Root → packages → package → release → file, plus simple, pypi and users.
+
+Each node's ``__acl__`` says who may do what there; views only name the permission they need.
+One ``PackageResource`` serves ``/simple/<name>/``, ``/packages/<name>/`` and ``/pypi/<name>/``:
+views tell them apart with the ``containment=`` predicate, the ACL lives in one place.
+"""
+
+from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone
+from sqlalchemy import select
+
+from .models import File, Package, Release, User
+from .permissions import (
+    MAINTAINER_PERMISSIONS,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    role_principal,
+    user_principal,
+)
+from .services import packages as package_service
+from .settings import get_app_settings
+
+
+class Resource:
+    __name__: str = ""
+    __parent__ = None
+
+    def __init__(self, request, parent=None, name: str = ""):
+        self.request = request
+        self.__parent__ = parent
+        self.__name__ = name
+
+    def __acl__(self) -> list:
+        return []
+
+
+class Root(Resource):
+    def __init__(self, request):
+        super().__init__(request)
+        self.children = {
+            "simple": SimpleIndex,
+            "packages": PackageBrowser,
+            "pypi": JsonApi,
+            "legacy": LegacyUpload,
+            "users": Users,
+        }
+
+    def __acl__(self) -> list:
+        acl = [
+            (Allow, role_principal(role), ALL_PERMISSIONS if role is Role.ADMIN else perms)
+            for role, perms in ROLE_PERMISSIONS.items()
+        ]
+        acl.append((Allow, Authenticated, Permission.ACCOUNT))
+        if get_app_settings(self.request.registry).anonymous_read:
+            acl.append((Allow, Everyone, (Permission.VIEW, Permission.DOWNLOAD)))
+        acl.append(DENY_ALL)
+        return acl
+
+    def __getitem__(self, key: str) -> Resource:
+        return self.children[key](self.request, parent=self, name=key)
+
+
+class PackageContainer(Resource):
+    """A collection of packages looked up by any spelling of their name."""
+
+    def __getitem__(self, key: str) -> "PackageResource":
+        package = package_service.get_package(self.request.dbsession, key)
+        if package is None:
+            raise KeyError(key)
+        return PackageResource(self.request, package, parent=self, name=key)
+
+
+class SimpleIndex(PackageContainer):
+    """``/simple/``: the index pip and uv read (and where twine uploads)."""
+
+
+class PackageBrowser(PackageContainer):
+    """``/packages/``: the dashboard's package pages and the file downloads."""
+
+
+class JsonApi(PackageContainer):
+    """``/pypi/<name>/json``: PyPI's JSON API."""
+
+
+class LegacyUpload(Resource):
+    """``/legacy/``: PyPI's upload endpoint."""
+
+
+class PackageResource(Resource):
+    def __init__(self, request, package: Package, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.package = package
+
+    def __acl__(self) -> list:
+        acl = []
+        for maintainer in self.package.maintainers:
+            if not maintainer.is_active:
+                continue
+            permissions = MAINTAINER_PERMISSIONS.get(Role(maintainer.role), ())
+            if permissions:
+                acl.append((Allow, user_principal(maintainer.id), permissions))
+        return acl
+
+    def __getitem__(self, key: str) -> "ReleaseResource":
+        release = package_service.get_release(self.request.dbsession, self.package, key)
+        if release is None:
+            raise KeyError(key)
+        return ReleaseResource(self.request, release, parent=self, name=key)
+
+
+class ReleaseResource(Resource):
+    def __init__(self, request, release: Release, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.release = release
+
+    def __getitem__(self, key: str) -> "FileResource":
+        for file in self.release.files:
+            if file.filename == key:
+                return FileResource(self.request, file, parent=self, name=key)
+            if file.metadata_sha256 and key == file.filename + ".metadata":
+                return FileMetadataResource(self.request, file, parent=self, name=key)
+        raise KeyError(key)
+
+
+class FileResource(Resource):
+    def __init__(self, request, file: File, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.file = file
+
+
+class FileMetadataResource(FileResource):
+    """``<file>.metadata``: the wheel's METADATA, served on its own (PEP 658)."""
+
+
+class Users(Resource):
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
+
+    def __getitem__(self, key: str) -> "UserResource":
+        user = self.request.dbsession.scalars(select(User).where(User.username == key)).first()
+        if user is None:
+            raise KeyError(key)
+        return UserResource(self.request, user, parent=self, name=key)
+
+
+class UserResource(Resource):
+    def __init__(self, request, user: User, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.user = user
+
+
+def root_factory(request) -> Root:
+    return Root(request)

@@ -1,0 +1,1 @@
+"""Console scripts: ``initialize_db`` and the ``extrapypi`` command."""

@@ -1,0 +1,70 @@
+"""``initialize_db <ini>``: bring the schema to the newest revision and seed the first users."""
+
+import argparse
+import sys
+
+from pyramid.paster import bootstrap, setup_logging
+
+from .. import schema
+from ..permissions import Role
+from ..services.accounts import AccountError, NewUser, count_users, create_user
+from ..settings import ConfigurationError, get_app_settings
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="initialize_db",
+        description="Run the database migrations (safe to repeat) and, on an empty database, "
+        "create a first admin and a first installer account.",
+    )
+    parser.add_argument("config_uri", help="the ini file, e.g. production.ini")
+    parser.add_argument("--admin-user", default="admin")
+    parser.add_argument("--admin-password", default="admin")
+    parser.add_argument("--installer-user", default="pip")
+    parser.add_argument("--installer-password", default="pip")
+    parser.add_argument(
+        "--no-default-users", action="store_true", help="create no users, only the schema"
+    )
+    return parser.parse_args(argv)
+
+
+def seed_users(request, args: argparse.Namespace) -> list[str]:
+    dbsession = request.dbsession
+    if args.no_default_users or count_users(dbsession) > 0:
+        return []
+    rounds = get_app_settings(request.registry).bcrypt_rounds
+    created = []
+    seeds = (
+        (args.admin_user, args.admin_password, Role.ADMIN),
+        (args.installer_user, args.installer_password, Role.INSTALLER),
+    )
+    for username, password, role in seeds:
+        create_user(dbsession, NewUser(username, password, role), rounds=rounds)
+        created.append(f"{username} ({role.value})")
+    return created
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging(args.config_uri)
+    try:
+        schema.upgrade(args.config_uri)
+        with bootstrap(args.config_uri) as env, env["request"].tm:
+            created = seed_users(env["request"], args)
+    except (ConfigurationError, AccountError) as error:
+        print(f"initialize_db: {error}", file=sys.stderr)
+        return 1
+    print("initialize_db: the database schema is up to date.")
+    if created:
+        print(f"initialize_db: created users {', '.join(created)}.")
+        if args.admin_password == "admin" or args.installer_password == "pip":
+            print(
+                "initialize_db: WARNING: default passwords in use; change them before anyone "
+                "else can reach this server.",
+                file=sys.stderr,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

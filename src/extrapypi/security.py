@@ -1,0 +1,116 @@
+"""One security policy: HTTP Basic for pip/uv/twine, a signed session cookie for browsers."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from pyramid.authentication import SessionAuthenticationHelper, extract_http_basic_credentials
+from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.request import RequestLocalCache
+from pyramid.session import JSONSerializer, SignedCookieSessionFactory
+
+from .models import User
+from .permissions import role_principal, roles_at_or_below, user_principal
+from .services.accounts import CredentialCache, authenticate
+from .settings import get_app_settings
+
+BASIC = "basic"
+SESSION = "session"
+SESSION_FINGERPRINT_KEY = "auth.fp"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is asking, and how they proved it (``basic`` or ``session``)."""
+
+    user: User
+    method: str
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+
+class SecurityPolicy:
+    def __init__(self, secret: str, credential_cache: CredentialCache):
+        self.secret = secret.encode()
+        self.credential_cache = credential_cache
+        self.session_helper = SessionAuthenticationHelper()
+        self.acl = ACLHelper()
+        self._identity = RequestLocalCache(self._load_identity)
+
+    def session_fingerprint(self, user: User) -> str:
+        """Ties a session to the password it was opened with: a new password ends old sessions."""
+        message = f"{user.id}:{user.password_hash}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
+
+    def _load_identity(self, request) -> Identity | None:
+        credentials = extract_http_basic_credentials(request)
+        if credentials is not None:
+            user = authenticate(
+                request.dbsession,
+                credentials.username,
+                credentials.password,
+                self.credential_cache,
+            )
+            return Identity(user, BASIC) if user is not None else None
+        user_id = self.session_helper.authenticated_userid(request)
+        if user_id is None:
+            return None
+        user = request.dbsession.get(User, user_id)
+        if user is None or not user.is_active:
+            return None
+        if request.session.get(SESSION_FINGERPRINT_KEY) != self.session_fingerprint(user):
+            return None
+        return Identity(user, SESSION)
+
+    def identity(self, request) -> Identity | None:
+        return self._identity.get_or_create(request)
+
+    def authenticated_userid(self, request) -> int | None:
+        identity = self.identity(request)
+        return identity.user.id if identity is not None else None
+
+    def effective_principals(self, request) -> list[str]:
+        principals = [Everyone]
+        identity = self.identity(request)
+        if identity is not None:
+            principals.append(Authenticated)
+            principals.append(user_principal(identity.user.id))
+            principals.extend(role_principal(r) for r in roles_at_or_below(identity.user.role))
+        return principals
+
+    def permits(self, request, context, permission):
+        return self.acl.permits(context, self.effective_principals(request), permission)
+
+    def remember(self, request, user: User, **kw) -> list:
+        request.session[SESSION_FINGERPRINT_KEY] = self.session_fingerprint(user)
+        self._identity.clear(request)
+        return self.session_helper.remember(request, user.id, **kw)
+
+    def forget(self, request, **kw) -> list:
+        self._identity.clear(request)
+        request.session.pop(SESSION_FINGERPRINT_KEY, None)
+        return self.session_helper.forget(request, **kw)
+
+
+def includeme(config) -> None:
+    settings = get_app_settings(config.registry)
+    session_factory = SignedCookieSessionFactory(
+        settings.secret,
+        cookie_name="extrapypi_session",
+        httponly=True,
+        samesite="Lax",
+        secure=settings.cookie_secure,
+        timeout=settings.session_max_age,
+        max_age=None,
+        reissue_time=600,
+        serializer=JSONSerializer(),
+    )
+    config.set_session_factory(session_factory)
+    config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
+    config.set_default_csrf_options(require_csrf=True)
+    cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
+    config.registry["extrapypi.credential_cache"] = cache
+    config.set_security_policy(SecurityPolicy(settings.secret, cache))

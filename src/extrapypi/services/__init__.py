@@ -1,0 +1,1 @@
+"""Business rules: accounts, packages, uploads, index data. Storage is passed in."""

@@ -1,0 +1,200 @@
+"""Packages, releases and files: lookups, creation, maintainers, yanking and deletion."""
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ..models import File, FileTombstone, Package, Release, User
+from ..models.meta import utcnow
+from ..storage import Storage, delete_after_commit
+from .journal import record
+from .names import canonical_version, normalize_name, version_sort_key
+
+
+class PackageError(ValueError):
+    """A request about packages that cannot be honoured; the message is for the user."""
+
+
+def storage_key(package: Package, filename: str) -> str:
+    return f"{package.normalized_name}/{filename}"
+
+
+def get_package(dbsession: Session, name: str) -> Package | None:
+    """The package named ``name`` in any spelling PEP 503 treats as the same."""
+    try:
+        normalized = normalize_name(name)
+    except ValueError:
+        return None
+    return dbsession.scalars(
+        select(Package).where(Package.normalized_name == normalized)
+    ).one_or_none()
+
+
+def create_package(dbsession: Session, name: str, creator: User | None) -> Package:
+    package = Package(name=name, normalized_name=normalize_name(name))
+    if creator is not None:
+        package.maintainers.append(creator)
+    dbsession.add(package)
+    dbsession.flush()
+    record(dbsession, "create package", package_name=package.name, user=creator)
+    return package
+
+
+def is_maintainer(package: Package, user: User) -> bool:
+    return any(m.id == user.id for m in package.maintainers)
+
+
+def add_maintainer(dbsession: Session, package: Package, user: User, actor: User | None) -> None:
+    if is_maintainer(package, user):
+        raise PackageError(f"{user.username} already maintains {package.name}.")
+    package.maintainers.append(user)
+    record(dbsession, "add maintainer", package_name=package.name, detail=user.username, user=actor)
+
+
+def remove_maintainer(dbsession: Session, package: Package, user: User, actor: User | None) -> None:
+    if not is_maintainer(package, user):
+        raise PackageError(f"{user.username} does not maintain {package.name}.")
+    package.maintainers.remove(user)
+    record(
+        dbsession, "remove maintainer", package_name=package.name, detail=user.username, user=actor
+    )
+
+
+def get_release(dbsession: Session, package: Package, version: str) -> Release | None:
+    try:
+        canonical = canonical_version(version)
+    except ValueError:
+        return None
+    return dbsession.scalars(
+        select(Release)
+        .where(Release.package_id == package.id, Release.canonical_version == canonical)
+        .options(selectinload(Release.files))
+    ).one_or_none()
+
+
+def get_file(dbsession: Session, filename: str) -> File | None:
+    return dbsession.scalars(select(File).where(File.filename == filename)).one_or_none()
+
+
+def filename_was_deleted(dbsession: Session, filename: str) -> bool:
+    return dbsession.get(FileTombstone, filename) is not None
+
+
+@dataclass
+class ReleaseMetadata:
+    """The core metadata a release row keeps (from the upload form or the file itself)."""
+
+    metadata_version: str = ""
+    summary: str = ""
+    description: str = ""
+    description_content_type: str = ""
+    requires_python: str = ""
+    requires_dist: list[str] = field(default_factory=list)
+    provides_extra: list[str] = field(default_factory=list)
+    author: str = ""
+    author_email: str = ""
+    maintainer: str = ""
+    maintainer_email: str = ""
+    license: str = ""
+    license_expression: str = ""
+    home_page: str = ""
+    project_urls: list[list[str]] = field(default_factory=list)
+    keywords: str = ""
+    classifiers: list[str] = field(default_factory=list)
+
+
+def create_release(
+    dbsession: Session,
+    package: Package,
+    version: str,
+    metadata: ReleaseMetadata,
+    uploader: User | None,
+) -> Release:
+    release = Release(
+        package=package,
+        version=version,
+        canonical_version=canonical_version(version),
+        sort_key=version_sort_key(version),
+        uploader=uploader,
+        **vars(metadata),
+    )
+    dbsession.add(release)
+    dbsession.flush()
+    return release
+
+
+def touch_package(package: Package, summary: str | None = None) -> None:
+    package.updated = utcnow()
+    if summary is not None:
+        package.summary = summary[:512]
+
+
+def set_yanked(
+    dbsession: Session, release: Release, yanked: bool, reason: str, actor: User | None
+) -> None:
+    """Yank (PEP 592) or unyank a release; installers skip it unless pinned to it exactly."""
+    release.yanked = yanked
+    release.yanked_reason = reason.strip()[:512] if yanked else ""
+    record(
+        dbsession,
+        "yank release" if yanked else "unyank release",
+        package_name=release.package.name,
+        version=release.version,
+        detail=release.yanked_reason,
+        user=actor,
+        changes_index=True,
+    )
+
+
+def _bury_file(dbsession: Session, storage: Storage, transaction, file: File, package: Package):
+    if dbsession.get(FileTombstone, file.filename) is None:
+        dbsession.add(FileTombstone(filename=file.filename))
+    delete_after_commit(transaction, storage, storage_key(package, file.filename))
+
+
+def delete_file(
+    dbsession: Session, storage: Storage, transaction, file: File, actor: User | None
+) -> None:
+    release = file.release
+    package = release.package
+    _bury_file(dbsession, storage, transaction, file, package)
+    release.files.remove(file)
+    dbsession.delete(file)
+    record(
+        dbsession,
+        "delete file",
+        package_name=package.name,
+        version=release.version,
+        filename=file.filename,
+        user=actor,
+        changes_index=True,
+    )
+
+
+def delete_release(
+    dbsession: Session, storage: Storage, transaction, release: Release, actor: User | None
+) -> None:
+    package = release.package
+    for file in release.files:
+        _bury_file(dbsession, storage, transaction, file, package)
+    package.releases.remove(release)
+    dbsession.delete(release)
+    record(
+        dbsession,
+        "delete release",
+        package_name=package.name,
+        version=release.version,
+        user=actor,
+        changes_index=True,
+    )
+
+
+def delete_package(
+    dbsession: Session, storage: Storage, transaction, package: Package, actor: User | None
+) -> None:
+    for release in package.releases:
+        for file in release.files:
+            _bury_file(dbsession, storage, transaction, file, package)
+    dbsession.delete(package)
+    record(dbsession, "delete package", package_name=package.name, user=actor, changes_index=True)

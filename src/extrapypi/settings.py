@@ -1,0 +1,75 @@
+"""The ``extrapypi.*`` settings, parsed once at start-up and kept on the registry."""
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.settings import asbool
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "CHANGE-ME", "CHANGE_ME", "secret"}
+MIN_SECRET_LENGTH = 16
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message says how to fix it."""
+
+
+def parse_size(value: str | int) -> int:
+    """``"100M"``, ``"2 GiB"``, ``"1048576"`` → bytes (binary units)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ConfigurationError(f"not a size: {value!r} (use e.g. 100M, 2G or a byte count)")
+    unit = (match.group(2) or "")[:1].lower()
+    return int(match.group(1)) * _UNITS[unit]
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    secret: str
+    anonymous_read: bool
+    dashboard: bool
+    upload_limit_bytes: int
+    project_limit_bytes: int
+    bcrypt_rounds: int
+    cookie_secure: bool
+    session_max_age: int
+    credential_cache_seconds: int
+    index_url: str
+
+
+def parse_settings(settings: dict[str, Any]) -> AppSettings:
+    secret = os.environ.get("EXTRAPYPI_SECRET") or settings.get("extrapypi.secret", "")
+    secret = secret.strip()
+    if secret in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigurationError(
+            "extrapypi.secret is missing, too short or still the placeholder: set it in the ini "
+            f"(at least {MIN_SECRET_LENGTH} characters) or in the EXTRAPYPI_SECRET environment "
+            "variable, e.g. with the output of: python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'"
+        )
+    return AppSettings(
+        secret=secret,
+        anonymous_read=asbool(settings.get("extrapypi.anonymous_read", False)),
+        dashboard=asbool(settings.get("extrapypi.dashboard", True)),
+        upload_limit_bytes=parse_size(settings.get("extrapypi.upload_limit", "100M")),
+        project_limit_bytes=parse_size(settings.get("extrapypi.project_limit", "0")),
+        bcrypt_rounds=int(settings.get("extrapypi.bcrypt_rounds", 12)),
+        cookie_secure=asbool(settings.get("extrapypi.cookie_secure", False)),
+        session_max_age=int(settings.get("extrapypi.session_max_age", 14 * 24 * 3600)),
+        credential_cache_seconds=int(settings.get("extrapypi.credential_cache_seconds", 300)),
+        index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
+    )
+
+
+def includeme(config) -> None:
+    config.registry["extrapypi.settings"] = parse_settings(config.get_settings())
+
+
+def get_app_settings(registry) -> AppSettings:
+    return registry["extrapypi.settings"]

@@ -1,0 +1,100 @@
+"""Files on the local disk under one root directory."""
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pyramid.response import FileResponse
+
+from .base import StagedFile, Storage, copy_hashing
+
+STAGING_DIR = ".staging"
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str):
+        self.root = os.path.abspath(root)
+        self.staging = os.path.join(self.root, STAGING_DIR)
+        os.makedirs(self.staging, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "LocalStorage":
+        root = settings.get("extrapypi.storage.path") or settings.get("extrapypi.packages_root")
+        if not root:
+            raise ValueError("extrapypi.storage.path must name the directory that holds the files")
+        return cls(root)
+
+    def path(self, key: str) -> str:
+        directory, _, filename = key.partition("/")
+        if (
+            not directory
+            or not filename
+            or "/" in filename
+            or directory.startswith(".")
+            or filename.startswith(".")
+            or "\\" in key
+            or "\0" in key
+        ):
+            raise ValueError(f"not a storage key: {key!r}")
+        return os.path.join(self.root, directory, filename)
+
+    def stage(self, source: BinaryIO, limit: int | None = None) -> StagedFile:
+        fd, temp_path = tempfile.mkstemp(dir=self.staging, prefix="upload-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digests = copy_hashing(source, out.write, limit)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            os.unlink(temp_path)
+            raise
+        return StagedFile(token=os.path.basename(temp_path), digests=digests)
+
+    def _staged_path(self, token: str) -> str:
+        if os.sep in token or token.startswith("."):
+            raise ValueError(f"not a staging token: {token!r}")
+        return os.path.join(self.staging, token)
+
+    def publish(self, staged: StagedFile, key: str) -> None:
+        target = self.path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.replace(self._staged_path(staged.token), target)
+
+    def discard(self, staged: StagedFile) -> None:
+        try:
+            os.unlink(self._staged_path(staged.token))
+        except FileNotFoundError:
+            pass
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self.path(key), "rb")
+
+    def exists(self, key: str) -> bool:
+        return os.path.isfile(self.path(key))
+
+    def delete(self, key: str) -> None:
+        path = self.path(key)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        try:
+            os.rmdir(os.path.dirname(path))
+        except OSError:
+            pass  # not empty
+
+    def iter_keys(self) -> Iterator[str]:
+        for directory in sorted(os.listdir(self.root)):
+            full = os.path.join(self.root, directory)
+            if directory.startswith(".") or not os.path.isdir(full):
+                continue
+            for filename in sorted(os.listdir(full)):
+                if not filename.startswith(".") and os.path.isfile(os.path.join(full, filename)):
+                    yield f"{directory}/{filename}"
+
+    def iter_staged(self) -> Iterator[str]:
+        yield from sorted(os.listdir(self.staging))
+
+    def download_response(self, request, key: str, content_type: str):
+        return FileResponse(self.path(key), request=request, content_type=content_type)

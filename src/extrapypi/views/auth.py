@@ -1,0 +1,68 @@
+"""Log in and out of the dashboard."""
+
+from urllib.parse import urlsplit
+
+from pyramid.csrf import new_csrf_token
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.security import NO_PERMISSION_REQUIRED, forget, remember
+from pyramid.view import view_config
+
+from ..resources import Root
+from ..services.accounts import authenticate, touch_last_login
+
+
+def safe_came_from(request, came_from: str | None) -> str:
+    """Only paths on this site: never another host, scheme or protocol-relative URL."""
+    home = request.resource_url(request.root)
+    if not came_from:
+        return home
+    parts = urlsplit(came_from)
+    if parts.scheme or parts.netloc or not came_from.startswith("/") or came_from.startswith("//"):
+        return home
+    if "\\" in came_from or any(ord(c) < 32 for c in came_from):
+        return home
+    return request.application_url + came_from
+
+
+@view_config(
+    context=Root,
+    name="login",
+    renderer="login.jinja2",
+    permission=NO_PERMISSION_REQUIRED,
+    request_method=("GET", "HEAD"),
+)
+def login_form(request):
+    return {"came_from": request.params.get("came_from", ""), "error": None, "username": ""}
+
+
+@view_config(
+    context=Root,
+    name="login",
+    renderer="login.jinja2",
+    permission=NO_PERMISSION_REQUIRED,
+    request_method="POST",
+)
+def login(request):
+    username = request.POST.get("username", "")
+    password = request.POST.get("password", "")
+    came_from = request.POST.get("came_from", "")
+    user = authenticate(request.dbsession, username, password)
+    if user is None:
+        request.response.status = 400
+        return {
+            "came_from": came_from,
+            "error": "Wrong username or password.",
+            "username": username,
+        }
+    request.session.invalidate()  # a fresh session at login: no fixation
+    touch_last_login(user)
+    headers = remember(request, user)
+    new_csrf_token(request)
+    return HTTPSeeOther(location=safe_came_from(request, came_from), headers=headers)
+
+
+@view_config(context=Root, name="logout", permission=NO_PERMISSION_REQUIRED, request_method="POST")
+def logout(request):
+    headers = forget(request)
+    request.session.invalidate()
+    return HTTPSeeOther(location=request.resource_url(request.root, "login"), headers=headers)

@@ -1,0 +1,86 @@
+"""Refusals in plain words: 401 + Basic challenge for clients, login redirect for browsers, 403."""
+
+from pyramid.httpexceptions import HTTPForbidden, HTTPFound, HTTPNotFound, HTTPUnauthorized
+from pyramid.view import forbidden_view_config, notfound_view_config
+
+from ..permissions import Permission
+from ..resources import FileResource
+from ..settings import get_app_settings
+
+REALM = 'Basic realm="extrapypi"'
+#: Paths only programs use: they get a 401 challenge, never a login page.
+API_PREFIXES = ("/simple", "/pypi", "/legacy")
+ACTIONS = {
+    Permission.VIEW: "view this",
+    Permission.DOWNLOAD: "download this file",
+    Permission.UPLOAD: "upload to this package",
+    Permission.CREATE: "create new packages",
+    Permission.YANK: "yank releases of this package",
+    Permission.MANAGE: "manage this package",
+    Permission.DELETE: "delete this package",
+    Permission.ADMIN: "administer users",
+}
+BROWSER_TYPES = ("text/html", "application/xhtml+xml")
+CLIENT_TYPES = (
+    "application/vnd.pypi.simple.v1+json",
+    "application/vnd.pypi.simple.v1+html",
+    "application/vnd.pypi.simple.latest+json",
+    "application/vnd.pypi.simple.latest+html",
+    "application/json",
+)
+
+
+def status_reason(reason: str) -> str:
+    """A reason fit for an HTTP status line (where twine shows it): one line, latin-1, bounded."""
+    reason = " ".join(reason.split())
+    return reason.encode("latin-1", "replace").decode("latin-1")[:300]
+
+
+def plain_error(exception_class, reason: str):
+    """An HTTP error whose status line and plain-text body both carry ``reason``."""
+    reason = status_reason(reason)
+    response = exception_class(body=reason + "\n", content_type="text/plain", charset="utf-8")
+    response.status = f"{response.code} {reason}"
+    return response
+
+
+def wants_login_page(request) -> bool:
+    """Browsers asking for a dashboard page get the login form; programs get a 401 challenge."""
+    if not get_app_settings(request.registry).dashboard or request.method not in ("GET", "HEAD"):
+        return False
+    if isinstance(request.context, FileResource) or request.path_info.startswith(API_PREFIXES):
+        return False
+    if "Authorization" in request.headers:
+        return False
+    offers = request.accept.acceptable_offers(BROWSER_TYPES + CLIENT_TYPES)
+    return bool(offers) and offers[0][0] in BROWSER_TYPES
+
+
+@forbidden_view_config()
+def forbidden(exc, request):
+    identity = request.identity
+    if identity is None:
+        if wants_login_page(request):
+            login = request.resource_url(
+                request.root, "login", query={"came_from": request.path_qs}
+            )
+            return HTTPFound(location=login)
+        response = plain_error(HTTPUnauthorized, "Authentication required")
+        response.headers["WWW-Authenticate"] = REALM
+        return response
+    if exc.detail and getattr(exc, "result", None) is None:
+        return plain_error(HTTPForbidden, exc.detail)  # a reason a view gave
+    permission = getattr(getattr(exc, "result", None), "permission", None)
+    action = ACTIONS.get(permission, "do this")
+    return plain_error(
+        HTTPForbidden,
+        f"Forbidden: user {identity.username!r} ({identity.user.role}) may not {action}",
+    )
+
+
+@notfound_view_config()
+def notfound(exc, request):
+    if not request.has_permission(Permission.VIEW, request.root):
+        # Whoever may not look may not learn which names exist either.
+        return forbidden(HTTPForbidden(), request)
+    return plain_error(HTTPNotFound, "Not Found: no such page or package here")

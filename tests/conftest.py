@@ -1,0 +1,255 @@
+"""Shared fixtures: one app per database backend, a clean slate per test, user factories.
+
+The suite runs against SQLite always and against PostgreSQL and MariaDB when they answer
+(DATABASES.md-style URLs below, overridable by environment). Outside CI a missing server skips
+that backend's runs with the reason; under CI (``CI=true``) it fails them.
+"""
+
+import base64
+import os
+import secrets
+import shutil
+import sys
+import textwrap
+import uuid
+
+import pytest
+import sqlalchemy as sa
+import transaction
+import webtest
+
+from extrapypi import main, schema
+from extrapypi.models import Base, IndexState, get_tm_session
+from extrapypi.permissions import Role
+from extrapypi.services.accounts import NewUser, create_user
+from extrapypi.services.packages import create_package
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "EXTRAPYPI_TEST_POSTGRESQL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mysql": os.environ.get(
+        "EXTRAPYPI_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+    ),
+}
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get("EXTRAPYPI_TEST_DATABASES", "sqlite,postgresql,mysql").split(",")
+    if b.strip()
+]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PASSWORD = "correct horse"
+SECRET = "test-secret-" + "x" * 32
+
+
+def _server_database(backend: str):
+    """Create a throw-away database on the server; return (url, drop callback)."""
+    admin_url = sa.engine.make_url(SERVER_URLS[backend])
+    name = f"extrapypi_test_{uuid.uuid4().hex[:10]}"
+    try:
+        engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            if backend == "mysql":
+                connection.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            else:
+                connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as error:
+        reason = f"{backend} server at {admin_url.render_as_string()} unreachable: {error.orig}"
+        if IN_CI:
+            pytest.fail(f"CI needs every database: {reason}")
+        pytest.skip(reason)
+
+    def drop():
+        with engine.connect() as connection:
+            if backend == "postgresql":
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                connection.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+        engine.dispose()
+
+    return admin_url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    backend = request.param
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "extrapypi.sqlite"
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _server_database(backend)
+    yield url
+    drop()
+
+
+@pytest.fixture(scope="session")
+def base_settings(database_url, tmp_path_factory) -> dict:
+    storage = tmp_path_factory.mktemp("packages")
+    return {
+        "sqlalchemy.url": database_url,
+        "retry.attempts": "3",
+        "extrapypi.secret": SECRET,
+        "extrapypi.storage": "local",
+        "extrapypi.storage.path": str(storage),
+        "extrapypi.bcrypt_rounds": "4",
+        "extrapypi.dashboard": "true",
+        "extrapypi.anonymous_read": "false",
+        "extrapypi.upload_limit": "10M",
+    }
+
+
+def write_ini(path, settings: dict, port: int = 6543) -> str:
+    """An ini like development.ini, with these app settings."""
+    app_lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    path.write_text(
+        textwrap.dedent(
+            """\
+            [app:main]
+            use = egg:extrapypi
+            {app}
+
+            [alembic]
+            script_location = extrapypi:migrations
+
+            [server:main]
+            use = egg:waitress#main
+            listen = 127.0.0.1:{port}
+            threads = 8
+
+            [loggers]
+            keys = root
+
+            [handlers]
+            keys = console
+
+            [formatters]
+            keys = generic
+
+            [logger_root]
+            level = WARN
+            handlers = console
+
+            [handler_console]
+            class = StreamHandler
+            args = (sys.stderr,)
+            level = NOTSET
+            formatter = generic
+
+            [formatter_generic]
+            format = %%(levelname)s [%%(name)s] %%(message)s
+            """
+        ).format(app=app_lines.replace("%", "%%"), port=port)
+    )
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def ini_file(base_settings, tmp_path_factory) -> str:
+    return write_ini(tmp_path_factory.mktemp("ini") / "test.ini", base_settings)
+
+
+@pytest.fixture(scope="session")
+def app(ini_file, base_settings):
+    """The WSGI app on a database migrated by alembic (never ``create_all``)."""
+    schema.upgrade(ini_file)
+    return main({}, **base_settings)
+
+
+@pytest.fixture(scope="session")
+def engine(app):
+    return app.registry["db_engine"]
+
+
+def _clear_database(engine) -> None:
+    with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != IndexState.__tablename__:
+                connection.execute(table.delete())
+
+
+def _clear_storage(root: str) -> None:
+    for entry in os.listdir(root):
+        full = os.path.join(root, entry)
+        if os.path.isdir(full) and entry != ".staging":
+            shutil.rmtree(full)
+        elif os.path.isfile(full):
+            os.unlink(full)
+
+
+@pytest.fixture
+def clean(app, engine, base_settings):
+    """Every test starts on an empty database and an empty store, and leaves them so."""
+    _clear_database(engine)
+    _clear_storage(base_settings["extrapypi.storage.path"])
+    app.registry["extrapypi.credential_cache"]._entries.clear()
+    yield
+    _clear_database(engine)
+    _clear_storage(base_settings["extrapypi.storage.path"])
+
+
+@pytest.fixture
+def testapp(app, clean):
+    return webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
+
+
+class Data:
+    """Factories that commit rows, as a running server would see them."""
+
+    def __init__(self, app):
+        self.app = app
+        self.session_factory = app.registry["dbsession_factory"]
+
+    def session(self):
+        tm = transaction.TransactionManager(explicit=True)
+        return tm, get_tm_session(self.session_factory, tm)
+
+    def user(
+        self,
+        username: str,
+        role: Role | str = Role.INSTALLER,
+        password: str = PASSWORD,
+        active: bool = True,
+        email: str = "",
+    ):
+        tm, dbsession = self.session()
+        with tm:
+            user = create_user(
+                dbsession, NewUser(username, password, role, email, active), rounds=4
+            )
+            user_id = user.id
+        return user_id
+
+    def package(self, name: str, maintainers: tuple[str, ...] = ()):
+        from extrapypi.services.accounts import get_user
+
+        tm, dbsession = self.session()
+        with tm:
+            package = create_package(dbsession, name, None)
+            for username in maintainers:
+                package.maintainers.append(get_user(dbsession, username))
+            return package.id
+
+
+@pytest.fixture
+def data(app, clean) -> Data:
+    return Data(app)
+
+
+def basic_auth(username: str, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def auth():
+    return basic_auth
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def venv_tool(name: str) -> str:
+    """A console script installed beside the running Python (uv, twine, pserve, ...)."""
+    candidate = os.path.join(os.path.dirname(sys.executable), name)
+    return candidate if os.path.exists(candidate) else shutil.which(name) or name

@@ -1,0 +1,31 @@
+"""The alembic migrations build exactly the models' schema, and come apart again."""
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from extrapypi import schema
+from extrapypi.models import Base
+
+
+def _diff(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, Base.metadata)
+
+
+def test_models_match_migrations(app, engine):
+    assert _diff(engine) == []
+
+
+def test_downgrade_to_base_then_upgrade_again(app, engine, ini_file, clean):
+    schema.downgrade(ini_file, "base")
+    tables = set(sa.inspect(engine).get_table_names())
+    assert tables <= {"alembic_version"}
+    schema.upgrade(ini_file, "head")
+    assert {"users", "packages", "releases", "files", "journal", "index_state"} <= set(
+        sa.inspect(engine).get_table_names()
+    )
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT serial FROM index_state")).scalar() == 0
+    assert _diff(engine) == []
