@@ -219,6 +219,68 @@ class Data:
             user_id = user.id
         return user_id
 
+    def release_file(
+        self,
+        name: str,
+        version: str,
+        *,
+        kind: str = "wheel",
+        uploader: str | None = None,
+        **metadata_args,
+    ) -> dict:
+        """Store a real wheel or sdist as an upload would (through the services and storage)."""
+        import io
+
+        from dists import sdist_bytes, wheel_bytes
+
+        from extrapypi.services.accounts import get_user
+        from extrapypi.services.packages import (
+            ReleaseMetadata,
+            add_file,
+            create_release,
+            get_package,
+            get_release,
+        )
+
+        builder = wheel_bytes if kind == "wheel" else sdist_bytes
+        filename, content, metadata = builder(name, version, **metadata_args)
+        storage = self.app.registry["extrapypi.storage"]
+        tm, dbsession = self.session()
+        with tm:
+            user = get_user(dbsession, uploader) if uploader else None
+            package = get_package(dbsession, name) or create_package(dbsession, name, user)
+            release = get_release(dbsession, package, version)
+            if release is None:
+                release = create_release(
+                    dbsession,
+                    package,
+                    version,
+                    ReleaseMetadata(
+                        metadata_version=metadata_args.get("metadata_version", "2.1"),
+                        summary=metadata_args.get("summary", ""),
+                        description=metadata_args.get("description", ""),
+                        description_content_type=metadata_args.get("description_content_type")
+                        or "",
+                        requires_python=metadata_args.get("requires_python") or "",
+                        requires_dist=list(metadata_args.get("requires_dist", ())),
+                    ),
+                    user,
+                )
+            staged = storage.stage(io.BytesIO(content))
+            add_file(
+                dbsession,
+                storage,
+                tm.get(),
+                release,
+                filename=filename,
+                filetype="bdist_wheel" if kind == "wheel" else "sdist",
+                python_version="py3" if kind == "wheel" else "source",
+                staged=staged,
+                core_metadata=metadata.encode() if kind == "wheel" else None,
+                uploader=user,
+            )
+        return {"filename": filename, "content": content, "metadata": metadata}
+
     def package(self, name: str, maintainers: tuple[str, ...] = ()):
         from extrapypi.services.accounts import get_user
 
@@ -233,6 +295,65 @@ class Data:
 @pytest.fixture
 def data(app, clean) -> Data:
     return Data(app)
+
+
+class LiveServer:
+    def __init__(self, url: str, process, log_path):
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+
+    def index_url(self, username: str | None = None, password: str = PASSWORD) -> str:
+        if username is None:
+            return f"{self.url}/simple/"
+        host = self.url.split("://", 1)[1]
+        return f"http://{username}:{password}@{host}/simple/"
+
+    def log(self) -> str:
+        return open(self.log_path).read()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(ini_path: str, port: int, log_path) -> LiveServer:
+    """A real ``pserve`` process; waits until /ping answers."""
+    import subprocess
+    import time
+    import urllib.request
+
+    log = open(log_path, "w")
+    process = subprocess.Popen([venv_tool("pserve"), ini_path], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pserve exited: {open(log_path).read()}")
+        try:
+            with urllib.request.urlopen(url + "/ping", timeout=1) as response:
+                if response.read() == b"pong":
+                    return LiveServer(url, process, log_path)
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"pserve did not answer /ping: {open(log_path).read()}")
+
+
+@pytest.fixture(scope="session")
+def live_server(app, base_settings, tmp_path_factory):
+    """``pserve`` on the same database and storage as ``app`` (so ``data`` factories show)."""
+    directory = tmp_path_factory.mktemp("server")
+    port = free_port()
+    ini = write_ini(directory / "server.ini", base_settings, port=port)
+    server = start_server(ini, port, directory / "pserve.log")
+    yield server
+    server.process.terminate()
+    server.process.wait(timeout=10)
 
 
 def basic_auth(username: str, password: str = PASSWORD) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Packages, releases and files: lookups, creation, maintainers, yanking and deletion."""
 
+import io
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -7,7 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..models import File, FileTombstone, Package, Release, User
 from ..models.meta import utcnow
-from ..storage import Storage, delete_after_commit
+from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
 from .journal import record
 from .names import canonical_version, normalize_name, version_sort_key
 
@@ -124,6 +125,67 @@ def create_release(
     return release
 
 
+def metadata_key(package: Package, filename: str) -> str:
+    """Where a wheel's METADATA is kept, served at ``<file URL>.metadata`` (PEP 658)."""
+    return storage_key(package, filename) + ".metadata"
+
+
+def add_file(
+    dbsession: Session,
+    storage: Storage,
+    transaction,
+    release: Release,
+    *,
+    filename: str,
+    filetype: str,
+    python_version: str,
+    staged: StagedFile,
+    core_metadata: bytes | None,
+    uploader: User | None,
+) -> File:
+    """Record a validated, staged file; storage publishes it (and its METADATA) on commit."""
+    package = release.package
+    metadata_sha256 = None
+    if core_metadata is not None:
+        staged_metadata = storage.stage(io.BytesIO(core_metadata))
+        metadata_sha256 = staged_metadata.digests.sha256
+        publish_on_commit(transaction, storage, staged_metadata, metadata_key(package, filename))
+    digests = staged.digests
+    file = File(
+        release=release,
+        filename=filename,
+        filetype=filetype,
+        python_version=python_version,
+        requires_python=release.requires_python,
+        size=digests.size,
+        sha256=digests.sha256,
+        blake2b_256=digests.blake2b_256,
+        md5=digests.md5,
+        metadata_sha256=metadata_sha256,
+        uploader=uploader,
+    )
+    dbsession.add(file)
+    dbsession.flush()  # the unique filename decides a race here, before anything is published
+    publish_on_commit(transaction, storage, staged, storage_key(package, filename))
+    touch_package(
+        package, release.summary if release.sort_key == latest_sort_key(package) else None
+    )
+    record(
+        dbsession,
+        "add file",
+        package_name=package.name,
+        version=release.version,
+        filename=filename,
+        user=uploader,
+        changes_index=True,
+    )
+    return file
+
+
+def latest_sort_key(package: Package) -> str:
+    return max((r.sort_key for r in package.releases), default="")
+
+
 def touch_package(package: Package, summary: str | None = None) -> None:
     package.updated = utcnow()
     if summary is not None:
@@ -151,6 +213,8 @@ def _bury_file(dbsession: Session, storage: Storage, transaction, file: File, pa
     if dbsession.get(FileTombstone, file.filename) is None:
         dbsession.add(FileTombstone(filename=file.filename))
     delete_after_commit(transaction, storage, storage_key(package, file.filename))
+    if file.metadata_sha256:
+        delete_after_commit(transaction, storage, metadata_key(package, file.filename))
 
 
 def delete_file(
