@@ -1,5 +1,6 @@
 """Database access: engine and session factories, and ``request.dbsession``."""
 
+import os
 from typing import Any
 
 import zope.sqlalchemy
@@ -48,6 +49,8 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     engine = engine_from_config(settings, prefix, **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
+        if engine.url.database and engine.url.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(engine.url.database)), exist_ok=True)
     return engine
 
 
