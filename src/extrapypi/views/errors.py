@@ -44,6 +44,13 @@ def plain_error(exception_class, reason: str):
     return response
 
 
+def authentication_required(reason: str = "Authentication required"):
+    """A 401 with the Basic challenge: pip and twine send credentials only after one."""
+    response = plain_error(HTTPUnauthorized, reason)
+    response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
 def wants_login_page(request) -> bool:
     """Browsers asking for a dashboard page get the login form; programs get a 401 challenge."""
     if not get_app_settings(request.registry).dashboard or request.method not in ("GET", "HEAD"):
@@ -65,9 +72,7 @@ def forbidden(exc, request):
                 request.root, "login", query={"came_from": request.path_qs}
             )
             return HTTPFound(location=login)
-        response = plain_error(HTTPUnauthorized, "Authentication required")
-        response.headers["WWW-Authenticate"] = REALM
-        return response
+        return authentication_required()
     if exc.detail and getattr(exc, "result", None) is None:
         return plain_error(HTTPForbidden, exc.detail)  # a reason a view gave
     permission = getattr(getattr(exc, "result", None), "permission", None)
