@@ -71,22 +71,36 @@ def yank(testapp, auth, name, version, reason="broken"):
 
 def test_pip_download_resolves_private_dependency_and_requires_python(world, live_server, tmp_path):
     out = tmp_path / "out"
-    pip(tmp_path, "download", "-d", str(out), "--index-url", live_server.index_url("reader"),
-        "corp-app")  # fmt: skip
+    pip(
+        tmp_path,
+        "download",
+        "-d",
+        str(out),
+        "--index-url",
+        live_server.index_url("reader"),
+        "corp-app",
+    )
     # 2.0 requires Python >= 99: skipped; the dependency comes from this index too
     assert downloaded(out) == {"corp_app-1.0-py3-none-any.whl", "corp_lib-1.1-py3-none-any.whl"}
 
 
 def test_pip_install_and_import(world, live_server, tmp_path):
     target = tmp_path / "target"
-    pip(tmp_path, "install", "--target", str(target), "--index-url",
-        live_server.index_url("reader"), "Corp.App")  # fmt: skip
+    pip(
+        tmp_path,
+        "install",
+        "--target",
+        str(target),
+        "--index-url",
+        live_server.index_url("reader"),
+        "Corp.App",
+    )
     check = subprocess.run(
         [
             sys.executable,
             "-c",
             "import corp_app, corp_lib; print(corp_app.__version__, corp_lib.__version__)",
-        ],  # fmt: skip
+        ],
         env={**os.environ, "PYTHONPATH": str(target)},
         capture_output=True,
         text=True,
@@ -98,12 +112,28 @@ def test_pip_install_and_import(world, live_server, tmp_path):
 def test_pip_skips_yanked_unless_pinned(world, live_server, tmp_path, testapp, auth):
     yank(testapp, auth, "corp-yank", "2.0")
     out = tmp_path / "latest"
-    pip(tmp_path, "download", "--no-deps", "-d", str(out), "--index-url",
-        live_server.index_url("reader"), "corp-yank")  # fmt: skip
+    pip(
+        tmp_path,
+        "download",
+        "--no-deps",
+        "-d",
+        str(out),
+        "--index-url",
+        live_server.index_url("reader"),
+        "corp-yank",
+    )
     assert downloaded(out) == {"corp_yank-1.0-py3-none-any.whl"}
     pinned = tmp_path / "pinned"
-    result = pip(tmp_path, "download", "--no-deps", "-d", str(pinned), "--index-url",
-                 live_server.index_url("reader"), "corp-yank==2.0")  # fmt: skip
+    result = pip(
+        tmp_path,
+        "download",
+        "--no-deps",
+        "-d",
+        str(pinned),
+        "--index-url",
+        live_server.index_url("reader"),
+        "corp-yank==2.0",
+    )
     assert downloaded(pinned) == {"corp_yank-2.0-py3-none-any.whl"}
     assert "yanked" in (result.stdout + result.stderr).lower()
     assert "broken" in result.stdout + result.stderr
@@ -115,8 +145,17 @@ def test_pip_resolves_from_metadata_files_alone(world, live_server, tmp_path, ap
     storage.delete("corp-app/corp_app-1.0-py3-none-any.whl")
     storage.delete("corp-lib/corp_lib-1.1-py3-none-any.whl")
     report = tmp_path / "report.json"
-    pip(tmp_path, "install", "--dry-run", "--ignore-installed", "--report", str(report),
-        "--index-url", live_server.index_url("reader"), "corp-app")  # fmt: skip
+    pip(
+        tmp_path,
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--report",
+        str(report),
+        "--index-url",
+        live_server.index_url("reader"),
+        "corp-app",
+    )
     installs = json.loads(report.read_text())["install"]
     resolved = {item["metadata"]["name"]: item["metadata"]["version"] for item in installs}
     assert resolved == {"Corp_App": "1.0", "corp-lib": "1.1"}
@@ -124,8 +163,17 @@ def test_pip_resolves_from_metadata_files_alone(world, live_server, tmp_path, ap
 
 
 def test_pip_refused_without_credentials(world, live_server, tmp_path):
-    result = pip(tmp_path, "download", "--no-deps", "-d", str(tmp_path / "o"), "--index-url",
-                 live_server.index_url(), "corp-lib", check=False)  # fmt: skip
+    result = pip(
+        tmp_path,
+        "download",
+        "--no-deps",
+        "-d",
+        str(tmp_path / "o"),
+        "--index-url",
+        live_server.index_url(),
+        "corp-lib",
+        check=False,
+    )
     assert result.returncode != 0
     assert not downloaded(tmp_path / "o")
 
@@ -149,15 +197,16 @@ def uv_install(tmp_path, python, index_url, *requirements, check=True):
             "--index-url",
             index_url,
             *requirements,
-        ],  # fmt: skip
+        ],
         tmp_path,
         check=check,
     )
 
 
 def installed(tmp_path, python) -> dict[str, str]:
-    result = run([venv_tool("uv"), "pip", "list", "--format", "json", "--python", str(python)],
-                 tmp_path)  # fmt: skip
+    result = run(
+        [venv_tool("uv"), "pip", "list", "--format", "json", "--python", str(python)], tmp_path
+    )
     return {p["name"]: p["version"] for p in json.loads(result.stdout)}
 
 
