@@ -165,6 +165,10 @@ def _clear_database(engine) -> None:
         for table in reversed(Base.metadata.sorted_tables):
             if table.name != IndexState.__tablename__:
                 connection.execute(table.delete())
+        # Emptying the index is a change too: servers' page caches must not outlive it.
+        connection.execute(
+            IndexState.__table__.update().values(serial=IndexState.__table__.c.serial + 1)
+        )
 
 
 def _clear_storage(root: str) -> None:

@@ -73,6 +73,9 @@ class PackageContainer(Resource):
 class SimpleIndex(PackageContainer):
     """``/simple/``: the index pip and uv read (and where twine uploads)."""
 
+    def __getitem__(self, key: str) -> "SimpleProject":
+        return SimpleProject(self.request, None, parent=self, name=key)
+
 
 class PackageBrowser(PackageContainer):
     """``/packages/``: the dashboard's package pages and the file downloads."""
@@ -106,6 +109,21 @@ class PackageResource(Resource):
         if release is None:
             raise KeyError(key)
         return ReleaseResource(self.request, release, parent=self, name=key)
+
+
+class SimpleProject(PackageResource):
+    """``/simple/<name>/``: a project page, served from the page cache without loading the package.
+
+    Only reading happens here (uploads POST to ``/simple/`` itself) and reading is granted at the
+    root, so the maintainer rows are not loaded: the ACL is empty, which can only deny, never grant.
+    Whether the project exists is the view's business (a cached page or a 404).
+    """
+
+    def __acl__(self) -> list:
+        return []
+
+    def __getitem__(self, key: str):
+        raise KeyError(key)
 
 
 class ReleaseResource(Resource):

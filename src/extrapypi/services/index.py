@@ -1,0 +1,226 @@
+"""The simple index (PEP 503/691/700) as data: one PEP 691-shaped dict per page, and its renderings.
+
+Both the JSON and the HTML answers render from the same dict, so they can never disagree. Pages are
+built with one query each (no per-file lookups) and rendered without a template engine: the 10,000
+project root page is plain string joining. ``PageCache`` keeps rendered (and gzipped) pages keyed by
+the change serial, so a request that hits it costs one serial read.
+"""
+
+import gzip
+import hashlib
+import html
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import File, Package, Release
+
+API_VERSION = "1.1"  # PEP 700
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+HTML_TYPE = "application/vnd.pypi.simple.v1+html"
+TEXT_HTML_TYPE = "text/html"
+#: What each offered media type (PEP 691 names, with the ``latest`` aliases) is answered with.
+MEDIA_TYPES = {
+    TEXT_HTML_TYPE: TEXT_HTML_TYPE,
+    HTML_TYPE: HTML_TYPE,
+    JSON_TYPE: JSON_TYPE,
+    "application/vnd.pypi.simple.latest+html": HTML_TYPE,
+    "application/vnd.pypi.simple.latest+json": JSON_TYPE,
+}
+
+
+def format_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, as PyPI writes ``upload-time``."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(timespec="microseconds") + "Z"
+
+
+def file_url(normalized_name: str, version: str, filename: str) -> str:
+    """The download link, relative to ``/simple/<name>/``: right under any host or mount point."""
+    return f"../../packages/{normalized_name}/{quote(version)}/{quote(filename)}"
+
+
+def root_page(dbsession: Session) -> dict:
+    """``/simple/``: every project, by normalized name."""
+    rows = dbsession.execute(
+        select(Package.name, Package.normalized_name).order_by(Package.normalized_name)
+    )
+    return {
+        "meta": {"api-version": API_VERSION},
+        "projects": [{"name": name, "_normalized": normalized} for name, normalized in rows],
+    }
+
+
+def project_page(dbsession: Session, normalized_name: str) -> dict | None:
+    """``/simple/<name>/``: every file of every release, by PEP 440 version then filename."""
+    package_id = dbsession.scalar(
+        select(Package.id).where(Package.normalized_name == normalized_name)
+    )
+    if package_id is None:
+        return None
+    rows = dbsession.execute(
+        select(
+            Release.version,
+            Release.yanked,
+            Release.yanked_reason,
+            File.filename,
+            File.sha256,
+            File.requires_python,
+            File.size,
+            File.upload_time,
+            File.metadata_sha256,
+        )
+        .select_from(Release)
+        .outerjoin(File, File.release_id == Release.id)
+        .where(Release.package_id == package_id)
+        .order_by(Release.sort_key, File.filename)
+    )
+    versions: list[str] = []
+    files: list[dict] = []
+    for row in rows:
+        if not versions or versions[-1] != row.version:
+            versions.append(row.version)
+        if row.filename is None:
+            continue  # a release whose files were all deleted
+        entry = {
+            "filename": row.filename,
+            "url": file_url(normalized_name, row.version, row.filename),
+            "hashes": {"sha256": row.sha256},
+            "requires-python": row.requires_python or None,
+            "size": row.size,
+            "upload-time": format_time(row.upload_time),
+            "yanked": (row.yanked_reason or True) if row.yanked else False,
+        }
+        metadata = {"sha256": row.metadata_sha256} if row.metadata_sha256 else False
+        entry["core-metadata"] = metadata
+        entry["dist-info-metadata"] = metadata
+        files.append(entry)
+    return {
+        "meta": {"api-version": API_VERSION},
+        "name": normalized_name,
+        "versions": versions,
+        "files": files,
+    }
+
+
+def render_json(page: dict) -> bytes:
+    if "projects" in page:
+        page = {"meta": page["meta"], "projects": [{"name": p["name"]} for p in page["projects"]]}
+    return json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_HEAD = (
+    '<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="{version}">\n'
+    "<title>{title}</title>\n</head>\n<body>\n"
+)
+_FOOT = "</body>\n</html>\n"
+
+
+def _attribute(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def render_html(page: dict) -> bytes:
+    """PEP 503 HTML with the PEP 629 meta tag; attributes escaped, one anchor per line."""
+    version = page["meta"]["api-version"]
+    if "projects" in page:
+        parts = [_HEAD.format(version=version, title="Simple index")]
+        parts.extend(
+            f'<a href="{p["_normalized"]}/">{html.escape(p["name"])}</a><br>\n'
+            for p in page["projects"]
+        )
+    else:
+        name = html.escape(page["name"])
+        parts = [_HEAD.format(version=version, title=f"Links for {name}")]
+        parts.append(f"<h1>Links for {name}</h1>\n")
+        for file in page["files"]:
+            attributes = [f'href="{_attribute(file["url"])}#sha256={file["hashes"]["sha256"]}"']
+            if file["requires-python"]:
+                attributes.append(f'data-requires-python="{_attribute(file["requires-python"])}"')
+            if file["core-metadata"]:
+                value = f"sha256={file['core-metadata']['sha256']}"
+                attributes.append(f'data-core-metadata="{value}"')
+                attributes.append(f'data-dist-info-metadata="{value}"')
+            if file["yanked"] is not False:
+                reason = file["yanked"] if isinstance(file["yanked"], str) else ""
+                attributes.append(f'data-yanked="{_attribute(reason)}"')
+            parts.append(f"<a {' '.join(attributes)}>{html.escape(file['filename'])}</a><br>\n")
+    parts.append(_FOOT)
+    return "".join(parts).encode()
+
+
+RENDERERS = {JSON_TYPE: render_json, HTML_TYPE: render_html, TEXT_HTML_TYPE: render_html}
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page ready to send: plain and gzipped bodies, and a strong ETag for each."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def build(cls, body: bytes, media_type: str) -> "RenderedPage":
+        digest = hashlib.sha256(media_type.encode() + b"\0" + body).hexdigest()[:32]
+        return cls(body, gzip.compress(body, compresslevel=6, mtime=0), digest)
+
+
+class PageCache:
+    """Rendered index pages of the newest change serial seen; older serials are dropped at once.
+
+    Everyone who may view the index sees the same pages, so one entry serves every user. A reader
+    that still sees an older serial than the cache holds builds its page without storing it.
+    """
+
+    def __init__(self, max_entries: int = 4096):
+        self.max_entries = max_entries
+        self.serial = -1
+        self._pages: OrderedDict[tuple, RenderedPage | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, serial: int, key: tuple) -> tuple[bool, RenderedPage | None]:
+        """(found, page): a cached ``None`` means "no such project" at this serial."""
+        with self._lock:
+            if serial != self.serial or key not in self._pages:
+                return False, None
+            self._pages.move_to_end(key)
+            return True, self._pages[key]
+
+    def put(self, serial: int, key: tuple, page: RenderedPage | None) -> None:
+        with self._lock:
+            if serial > self.serial:
+                self._pages.clear()
+                self.serial = serial
+            elif serial < self.serial:
+                return
+            self._pages[key] = page
+            while len(self._pages) > self.max_entries:
+                self._pages.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pages.clear()
+            self.serial = -1
+
+
+def cached_page(
+    cache: PageCache, dbsession: Session, serial: int, project: str | None, media_type: str
+) -> RenderedPage | None:
+    """The rendered root page (``project`` None) or project page; None for an unknown project."""
+    key = (project, media_type)
+    found, page = cache.get(serial, key)
+    if found:
+        return page
+    data = root_page(dbsession) if project is None else project_page(dbsession, project)
+    if data is not None:
+        page = RenderedPage.build(RENDERERS[media_type](data), media_type)
+    cache.put(serial, key, page)
+    return page

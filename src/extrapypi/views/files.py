@@ -1,0 +1,57 @@
+"""File downloads and PEP 658 ``.metadata``, streamed from storage.
+
+Every file goes out as ``application/octet-stream`` with no ``Content-Encoding``, as PyPI's file
+host does: guessing ``application/x-tar`` + ``Content-Encoding: gzip`` for a ``.tar.gz`` (what
+``mimetypes`` suggests) invites clients and proxies to decompress it on the fly, and then the bytes
+pip hashes are not the bytes whose sha256 the index announced.
+"""
+
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.view import view_config
+
+from ..permissions import Permission
+from ..resources import FileMetadataResource, FileResource, PackageBrowser
+from ..services.packages import metadata_key, storage_key
+from .errors import plain_error
+
+CONTENT_TYPE = "application/octet-stream"
+#: A published file never changes (its name can never be reused), so caches may keep it.
+CACHE_CONTROL = "private, max-age=31536000, immutable"
+
+
+def _stream(request, key: str, sha256: str, filename: str):
+    try:
+        response = request.storage.download_response(request, key, CONTENT_TYPE)
+    except FileNotFoundError:
+        return plain_error(HTTPNotFound, f"Not Found: {filename} is missing from storage")
+    response.content_encoding = None
+    if response.status_code == 200:
+        response.etag = sha256
+        response.cache_control = CACHE_CONTROL
+        response.content_disposition = f'attachment; filename="{filename}"'
+        response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+@view_config(
+    context=FileResource,
+    containment=PackageBrowser,
+    request_method=("GET", "HEAD"),
+    permission=Permission.DOWNLOAD,
+)
+def download(context: FileResource, request):
+    file = context.file
+    key = storage_key(context.__parent__.__parent__.package, file.filename)
+    return _stream(request, key, file.sha256, file.filename)
+
+
+@view_config(
+    context=FileMetadataResource,
+    containment=PackageBrowser,
+    request_method=("GET", "HEAD"),
+    permission=Permission.DOWNLOAD,
+)
+def core_metadata(context: FileMetadataResource, request):
+    file = context.file
+    key = metadata_key(context.__parent__.__parent__.package, file.filename)
+    return _stream(request, key, file.metadata_sha256, file.filename + ".metadata")
