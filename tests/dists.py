@@ -1,6 +1,7 @@
 """Small, spec-correct distributions built in the test, for uploads, indexes and real clients."""
 
 import base64
+import gzip
 import hashlib
 import io
 import tarfile
@@ -73,7 +74,9 @@ def wheel_bytes(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, data in files.items():
-            archive.writestr(path, data)
+            member = zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0))
+            member.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(member, data)
     return f"{dist}-{version}-{tag}.whl", buffer.getvalue(), metadata
 
 
@@ -93,7 +96,11 @@ def sdist_bytes(
         f"{root}/{dist}/__init__.py": f"__version__ = {version!r}\n".encode(),
     }
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    # mtime=0 in the gzip header too: the same arguments always give the same bytes.
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as archive,
+    ):
         for path, data in files.items():
             member = tarfile.TarInfo(path)
             member.size = len(data)
