@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
     )
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_login_failures_attempted"), ["attempted"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_login_failures_attempted"), ["attempted"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_login_failures_key"), ["key"], unique=False)
 
 
