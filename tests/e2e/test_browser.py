@@ -46,7 +46,8 @@ A package used by the browser test. It has **bold** text, a list and code:
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see NOTES.md)")
     with sync_api.sync_playwright() as playwright:

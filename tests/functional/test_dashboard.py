@@ -74,7 +74,14 @@ def test_package_list_sorts_by_name_or_recent_activity(testapp, data):
     data.user("u")
     data.release_file("zeta", "1.0")
     data.release_file("alpha", "1.0")
-    data.release_file("zeta", "1.1")  # most recent activity
+
+    def touch(s):  # explicit times: MySQL's DATETIME keeps whole seconds only
+        from datetime import UTC, datetime
+
+        get_package(s, "alpha").updated = datetime(2026, 1, 1, tzinfo=UTC)
+        get_package(s, "zeta").updated = datetime(2026, 1, 2, tzinfo=UTC)
+
+    with_package(data, touch)
     log_in(testapp, "u")
     recent = testapp.get("/packages/").text
     assert recent.index(">zeta<") < recent.index(">alpha<")
@@ -571,6 +578,39 @@ def test_xss_in_summary_and_description_is_neutralised(testapp, data):
     md = testapp.get("/packages/evil-md/").text
     assert "javascript:" not in md and "<script>" not in md and "onerror" not in md
     assert "&lt;script&gt;alert(5)" in md
+
+
+def test_search_query_is_escaped(testapp, world):
+    log_in(testapp, "installer")
+    text = testapp.get("/packages/", {"q": '"><script>alert(1)</script>'}).text
+    assert "<script>" not in text and "&#34;&gt;&lt;script&gt;" in text
+
+
+def test_anonymous_read_shows_pages_but_no_controls(base_settings, clean, data):
+    data.user("admin", Role.ADMIN)
+    data.release_file("open", "1.0", summary="readable")
+    app = main({}, **{**base_settings, "extrapypi.anonymous_read": "true"})
+    anonymous = webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
+    assert "readable" in anonymous.get("/packages/", headers=BROWSER).text
+    page = anonymous.get("/packages/open/1.0/", headers=BROWSER).text
+    assert "Log in" in page and "/yank" not in page and "Delete release" not in page
+    assert "Add maintainer" not in anonymous.get("/packages/open/", headers=BROWSER).text
+    anonymous.get("/account", headers=BROWSER, status=302)
+    anonymous.get("/users/", headers=BROWSER, status=302)
+    anonymous.post("/packages/open/1.0/yank", {"reason": "x"}, status=401)
+
+
+def test_markdown_and_plain_descriptions(testapp, data):
+    data.user("u")
+    data.release_file(
+        "md", "1.0", description="# Title\n\n*it*", description_content_type="text/markdown"
+    )
+    data.release_file(
+        "txt", "1.0", description="a < b\n  indented", description_content_type="text/plain"
+    )
+    log_in(testapp, "u")
+    assert "<em>it</em>" in testapp.get("/packages/md/").text
+    assert '<pre class="plain">a &lt; b\n  indented</pre>' in testapp.get("/packages/txt/").text
 
 
 def test_rst_description_renders_safely(testapp, data):
