@@ -213,8 +213,19 @@ def _is_active_admin(user: User) -> bool:
 
 
 def _keep_an_admin(dbsession: Session, user: User, still_admin: bool) -> None:
-    """Refuse a change that would leave no active admin to manage the index."""
-    if _is_active_admin(user) and not still_admin and count_active_admins(dbsession) <= 1:
+    """Refuse a change that would leave no active admin to manage the index.
+
+    The admin rows are locked (``FOR UPDATE``), so two admins demoting each other at the same
+    moment cannot both pass the check.
+    """
+    if not _is_active_admin(user) or still_admin:
+        return
+    admins = dbsession.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    if len(admins) <= 1:
         raise AccountError(f"{user.username} is the last active admin; make another admin first.")
 
 

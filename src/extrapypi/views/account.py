@@ -2,7 +2,7 @@
 
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import remember
-from pyramid.view import view_config
+from pyramid.view import view_config, view_defaults
 
 from ..permissions import Permission
 from ..resources import Root
@@ -10,62 +10,50 @@ from ..services import accounts
 from ..settings import get_app_settings
 
 
-def account_page(request, error: str = "", status: int = 200) -> dict:
-    request.response.status = status
-    return {"user": request.identity.user, "error": error}
-
-
-@view_config(
-    context=Root,
-    name="account",
-    renderer="account.jinja2",
-    permission=Permission.ACCOUNT,
-    request_method="GET",
+@view_defaults(
+    context=Root, name="account", renderer="account.jinja2", permission=Permission.ACCOUNT
 )
-def account(request):
-    return account_page(request)
+class AccountViews:
+    def __init__(self, request):
+        self.request = request
+        self.user = request.identity.user
 
+    def page(self, error: str = "", status: int = 200) -> dict:
+        self.request.response.status = status
+        return {"user": self.user, "error": error}
 
-@view_config(
-    context=Root,
-    name="account",
-    renderer="account.jinja2",
-    permission=Permission.ACCOUNT,
-    request_method="POST",
-    request_param="action=email",
-)
-def account_email(request):
-    try:
-        accounts.change_own_email(request.dbsession, request.identity.user, request.POST["email"])
-    except (accounts.AccountError, KeyError) as error:
-        request.dbsession.refresh(request.identity.user)
-        return account_page(request, str(error), status=400)
-    request.session.flash("Saved your email address.")
-    return HTTPSeeOther(location=request.resource_url(request.root, "account"))
+    def done(self, message: str, headers=None) -> HTTPSeeOther:
+        self.request.session.flash(message)
+        url = self.request.resource_url(self.request.root, "account")
+        return HTTPSeeOther(location=url, headers=headers)
 
+    @view_config(request_method="GET")
+    def show(self):
+        return self.page()
 
-@view_config(
-    context=Root,
-    name="account",
-    renderer="account.jinja2",
-    permission=Permission.ACCOUNT,
-    request_method="POST",
-    request_param="action=password",
-)
-def account_password(request):
-    user = request.identity.user
-    try:
-        accounts.change_own_password(
-            request.dbsession,
-            user,
-            request.POST.get("current", ""),
-            request.POST.get("password", ""),
-            request.POST.get("confirmation", ""),
-            rounds=get_app_settings(request.registry).bcrypt_rounds,
-        )
-    except accounts.AccountError as error:
-        return account_page(request, str(error), status=400)
-    # Other sessions end (their fingerprint no longer matches); this one carries on.
-    headers = remember(request, user)
-    request.session.flash("Changed your password.")
-    return HTTPSeeOther(location=request.resource_url(request.root, "account"), headers=headers)
+    @view_config(request_method="POST", request_param="action=email")
+    def change_email(self):
+        try:
+            accounts.change_own_email(
+                self.request.dbsession, self.user, self.request.POST.get("email", "")
+            )
+        except accounts.AccountError as error:
+            return self.page(str(error), status=400)
+        return self.done("Saved your email address.")
+
+    @view_config(request_method="POST", request_param="action=password")
+    def change_password(self):
+        post = self.request.POST
+        try:
+            accounts.change_own_password(
+                self.request.dbsession,
+                self.user,
+                post.get("current", ""),
+                post.get("password", ""),
+                post.get("confirmation", ""),
+                rounds=get_app_settings(self.request.registry).bcrypt_rounds,
+            )
+        except accounts.AccountError as error:
+            return self.page(str(error), status=400)
+        # Other sessions end (their fingerprint no longer matches); this one carries on.
+        return self.done("Changed your password.", headers=remember(self.request, self.user))
