@@ -110,6 +110,8 @@ class SecurityPolicy:
         if persistent and self.session_max_age:
             request.session[SESSION_PERSISTENT_KEY] = True
             request.session._cookie_max_age = self.session_max_age
+        elif SESSION_PERSISTENT_KEY not in request.session:
+            request.session._cookie_max_age = None  # a browser-session cookie
         self._identity.clear(request)
         return self.session_helper.remember(request, user.id, **kw)
 
