@@ -142,6 +142,14 @@ def test_dashboard_in_a_real_browser(browser, live_server, data, database_url):
     )
     assert yanked == (True, "broken build")
 
+    # Deleting asks first; cancelling keeps the release.
+    page.click("a:has-text('Delete release')")
+    assert "Delete release 1.1 of browser-demo?" in page.inner_text("h1")
+    shoot(page, "release-delete-confirm", database)
+    page.click("a:has-text('Cancel')")
+    page.wait_for_url(re.compile(r"/packages/browser-demo/1\.1/$"))
+    assert stored(data, lambda s: get_release(s, get_package(s, "browser-demo"), "1.1").id)
+
     # Add a maintainer on the package page.
     page.click(".crumbs a:has-text('browser-demo')")
     page.fill("input[name=username][placeholder=username]", "dev")

@@ -278,6 +278,9 @@ def test_package_page_skips_yanked_latest_for_description(testapp, data):
     assert "new text" in testapp.get("/packages/d/").text
     testapp.post("/packages/d/2.0/yank", {"csrf_token": token}, status=303)
     assert "old text" in testapp.get("/packages/d/").text
+    assert '<span class="version">1.0</span>' in testapp.get("/packages/").text
+    testapp.post("/packages/d/1.0/yank", {"csrf_token": token}, status=303)
+    assert '<span class="version">2.0</span>' in testapp.get("/packages/").text  # all yanked
 
 
 def test_delete_release_needs_confirmation_and_removes_files(testapp, world, base_settings):

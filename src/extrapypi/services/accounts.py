@@ -284,7 +284,12 @@ def check_confirmation(password: str, confirmation: str) -> None:
 
 
 def admin_set_password(
-    dbsession: Session, user: User, password: str, confirmation: str, actor: User | None, rounds=12
+    dbsession: Session,
+    user: User,
+    password: str,
+    confirmation: str,
+    actor: User | None,
+    rounds: int = 12,
 ) -> None:
     check_confirmation(password, confirmation)
     set_password(dbsession, user, password, rounds)

@@ -57,13 +57,10 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def latest_versions(dbsession: Session, package_ids: list[int]) -> dict[int, str]:
-    """Each package's highest version in PEP 440 order (one query for a whole page)."""
-    if not package_ids:
-        return {}
+def _highest_versions(dbsession: Session, package_ids: list[int], *conditions) -> dict[int, str]:
     newest = (
         select(Release.package_id, func.max(Release.sort_key).label("sort_key"))
-        .where(Release.package_id.in_(package_ids))
+        .where(Release.package_id.in_(package_ids), *conditions)
         .group_by(Release.package_id)
         .subquery()
     )
@@ -77,6 +74,17 @@ def latest_versions(dbsession: Session, package_ids: list[int]) -> dict[int, str
         )
     )
     return {package_id: version for package_id, version in rows}
+
+
+def latest_versions(dbsession: Session, package_ids: list[int]) -> dict[int, str]:
+    """Each package's highest version in PEP 440 order, yanked ones only when all are."""
+    if not package_ids:
+        return {}
+    versions = _highest_versions(dbsession, package_ids, Release.yanked.is_(False))
+    missing = [i for i in package_ids if i not in versions]
+    if missing:
+        versions.update(_highest_versions(dbsession, missing))
+    return versions
 
 
 def list_packages(
