@@ -204,13 +204,15 @@ def test_controls_follow_the_acl(
     version = "2.0" if package == "mine" else "0.1"
     release_page = testapp.get(f"/packages/{package}/{version}/").text
     package_page = testapp.get(f"/packages/{package}/").text
-    assert ("/yank" in release_page) is can_yank
+    assert ("/set-yanked" in release_page) is can_yank
     assert ("Delete release" in release_page) is can_manage
     assert ("Add maintainer" in package_page) is can_manage
     assert ("Delete package" in package_page) is can_delete
 
     base = f"/packages/{package}/{version}/"
-    yank = testapp.post(base + "yank", {"csrf_token": token, "reason": "bad"}, expect_errors=True)
+    yank = testapp.post(
+        base + "set-yanked", {"csrf_token": token, "reason": "bad"}, expect_errors=True
+    )
     assert yank.status_int == (303 if can_yank else 403)
     add = testapp.post(
         f"/packages/{package}/maintainers",
@@ -254,11 +256,13 @@ def test_anonymous_browser_is_sent_to_login_for_every_page(testapp, world):
 def test_yank_and_unyank_with_reason(testapp, world):
     token = log_in(testapp, "maintainer")
     page = testapp.post(
-        "/packages/mine/2.0/yank", {"csrf_token": token, "reason": "broken"}
+        "/packages/mine/2.0/set-yanked", {"csrf_token": token, "reason": "broken"}
     ).follow()
     assert "yanked: broken" in page.text and "Yanked Mine 2.0." in page.text
     assert with_package(world, lambda s: get_release(s, get_package(s, "Mine"), "2.0").yanked)
-    testapp.post("/packages/mine/2.0/yank", {"csrf_token": token, "action": "unyank"}, status=303)
+    testapp.post(
+        "/packages/mine/2.0/set-yanked", {"csrf_token": token, "action": "unyank"}, status=303
+    )
     release = with_package(
         world,
         lambda s: (lambda r: (r.yanked, r.yanked_reason))(
@@ -276,10 +280,10 @@ def test_package_page_skips_yanked_latest_for_description(testapp, data):
     data.release_file("d", "2.0", description="new text")
     token = log_in(testapp, "u")
     assert "new text" in testapp.get("/packages/d/").text
-    testapp.post("/packages/d/2.0/yank", {"csrf_token": token}, status=303)
+    testapp.post("/packages/d/2.0/set-yanked", {"csrf_token": token}, status=303)
     assert "old text" in testapp.get("/packages/d/").text
     assert '<span class="version">1.0</span>' in testapp.get("/packages/").text
-    testapp.post("/packages/d/1.0/yank", {"csrf_token": token}, status=303)
+    testapp.post("/packages/d/1.0/set-yanked", {"csrf_token": token}, status=303)
     assert '<span class="version">2.0</span>' in testapp.get("/packages/").text  # all yanked
 
 
@@ -341,7 +345,7 @@ def test_delete_package_as_admin(testapp, world, base_settings):
 @pytest.mark.parametrize(
     ("path", "fields"),
     [
-        ("/packages/mine/2.0/yank", {"reason": "x"}),
+        ("/packages/mine/2.0/set-yanked", {"reason": "x"}),
         ("/packages/mine/2.0/delete", {}),
         ("/packages/mine/maintainers", {"username": "installer"}),
         ("/packages/mine/delete", {}),
@@ -368,7 +372,7 @@ def test_state_changes_without_csrf_token_are_refused(testapp, world, path, fiel
 
 def test_get_never_changes_state(testapp, world):
     log_in(testapp, "admin")
-    testapp.get("/packages/mine/2.0/yank", status=404)
+    testapp.get("/packages/mine/2.0/set-yanked", status=404)
     testapp.get("/packages/mine/maintainers", status=404)
     assert with_package(world, lambda s: get_package(s, "Mine")) is not None
 
@@ -602,11 +606,11 @@ def test_anonymous_read_shows_pages_but_no_controls(base_settings, clean, data):
     anonymous = webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
     assert "readable" in anonymous.get("/packages/", headers=BROWSER).text
     page = anonymous.get("/packages/open/1.0/", headers=BROWSER).text
-    assert "Log in" in page and "/yank" not in page and "Delete release" not in page
+    assert "Log in" in page and "/set-yanked" not in page and "Delete release" not in page
     assert "Add maintainer" not in anonymous.get("/packages/open/", headers=BROWSER).text
     anonymous.get("/account", headers=BROWSER, status=302)
     anonymous.get("/users/", headers=BROWSER, status=302)
-    anonymous.post("/packages/open/1.0/yank", {"reason": "x"}, status=401)
+    anonymous.post("/packages/open/1.0/set-yanked", {"reason": "x"}, status=401)
 
 
 def test_markdown_and_plain_descriptions(testapp, data):

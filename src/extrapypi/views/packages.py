@@ -146,7 +146,7 @@ class ReleaseViews(DashboardViews):
             "index_url": index_url(self.request),
         }
 
-    @view_config(name="yank", permission=Permission.YANK, request_method="POST")
+    @view_config(name="set-yanked", permission=Permission.YANK, request_method="POST")
     def yank(self):
         release = self.context.release
         yank = self.request.POST.get("action") != "unyank"
