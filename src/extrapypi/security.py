@@ -13,11 +13,16 @@ from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
 from .services.accounts import CredentialCache, authenticate
+from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
 
 BASIC = "basic"
 SESSION = "session"
 SESSION_FINGERPRINT_KEY = "auth.fp"
+#: Set by "remember me": the session cookie outlives the browser (``session_max_age``).
+SESSION_PERSISTENT_KEY = "auth.persistent"
+#: Where a refused (throttled) Basic login is left for the forbidden view.
+THROTTLED_KEY = "extrapypi.login_throttled"
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,17 @@ class Identity:
 
 
 class SecurityPolicy:
-    def __init__(self, secret: str, credential_cache: CredentialCache):
+    def __init__(
+        self,
+        secret: str,
+        credential_cache: CredentialCache,
+        throttle: LoginThrottle | None = None,
+        session_max_age: int | None = None,
+    ):
         self.secret = secret.encode()
         self.credential_cache = credential_cache
+        self.throttle = throttle
+        self.session_max_age = session_max_age
         self.session_helper = SessionAuthenticationHelper()
         self.acl = ACLHelper()
         self._identity = RequestLocalCache(self._load_identity)
@@ -48,12 +61,20 @@ class SecurityPolicy:
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
         if credentials is not None:
-            user = authenticate(
-                request.dbsession,
-                credentials.username,
-                credentials.password,
-                self.credential_cache,
-            )
+            try:
+                user = authenticate(
+                    request.dbsession,
+                    credentials.username,
+                    credentials.password,
+                    self.credential_cache,
+                    self.throttle,
+                    request.remote_addr or "",
+                )
+            except LoginThrottled as refusal:
+                # Anonymous then; the forbidden view answers 429 (pyramid_tm asks for the
+                # identity outside the exception views, so raising here would be a 500).
+                request.environ[THROTTLED_KEY] = refusal
+                return None
             return Identity(user, BASIC) if user is not None else None
         user_id = self.session_helper.authenticated_userid(request)
         if user_id is None:
@@ -84,8 +105,13 @@ class SecurityPolicy:
     def permits(self, request, context, permission):
         return self.acl.permits(context, self.effective_principals(request), permission)
 
-    def remember(self, request, user: User, **kw) -> list:
+    def remember(self, request, user: User, persistent: bool = False, **kw) -> list:
         request.session[SESSION_FINGERPRINT_KEY] = self.session_fingerprint(user)
+        if persistent and self.session_max_age:
+            request.session[SESSION_PERSISTENT_KEY] = True
+            request.session._cookie_max_age = self.session_max_age
+        elif SESSION_PERSISTENT_KEY not in request.session:
+            request.session._cookie_max_age = None  # a browser-session cookie
         self._identity.clear(request)
         return self.session_helper.remember(request, user.id, **kw)
 
@@ -108,9 +134,22 @@ def includeme(config) -> None:
         reissue_time=600,
         serializer=JSONSerializer(),
     )
-    config.set_session_factory(session_factory)
+
+    def session_with_lifetime(request):
+        """ "Remember me" sessions get a cookie lifetime; others end with the browser."""
+        session = session_factory(request)
+        if session.get(SESSION_PERSISTENT_KEY):
+            # pyramid's cookie sessions take max_age per factory only; this one session differs.
+            session._cookie_max_age = settings.session_max_age
+        return session
+
+    config.set_session_factory(session_with_lifetime)
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
-    config.set_security_policy(SecurityPolicy(settings.secret, cache))
+    throttle = LoginThrottle(settings.login_throttle_attempts, settings.login_throttle_window)
+    config.registry["extrapypi.login_throttle"] = throttle
+    config.set_security_policy(
+        SecurityPolicy(settings.secret, cache, throttle, settings.session_max_age)
+    )

@@ -41,6 +41,8 @@ class AppSettings:
     session_max_age: int
     credential_cache_seconds: int
     index_url: str
+    login_throttle_attempts: int = 10
+    login_throttle_window: int = 300
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -64,6 +66,8 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         session_max_age=int(settings.get("extrapypi.session_max_age", 14 * 24 * 3600)),
         credential_cache_seconds=int(settings.get("extrapypi.credential_cache_seconds", 300)),
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
+        login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
+        login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
     )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 
 from .journal import IndexState, JournalEntry
+from .login import LoginFailure
 from .meta import Base
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .user import User
@@ -19,6 +20,7 @@ __all__ = [
     "FileTombstone",
     "IndexState",
     "JournalEntry",
+    "LoginFailure",
     "Package",
     "Release",
     "User",

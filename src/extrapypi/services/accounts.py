@@ -15,6 +15,7 @@ from ..models import User
 from ..models.meta import utcnow
 from ..permissions import Role
 from .journal import record
+from .throttle import LoginThrottle
 
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past this; we refuse instead of truncating
 MIN_PASSWORD_LENGTH = 3
@@ -99,16 +100,35 @@ def get_user(dbsession: Session, username: str) -> User | None:
 
 
 def authenticate(
-    dbsession: Session, username: str, password: str, cache: CredentialCache | None = None
+    dbsession: Session,
+    username: str,
+    password: str,
+    cache: CredentialCache | None = None,
+    throttle: LoginThrottle | None = None,
+    address: str = "",
 ) -> User | None:
-    """The active user with these credentials, or None; as slow for unknown users as for known."""
+    """The active user with these credentials, or None; as slow for unknown users as for known.
+
+    With a ``throttle``, raises ``LoginThrottled`` after too many failures for this username or
+    address. Credentials found in the cache skip the throttle: only a cache miss costs its query.
+    """
     user = get_user(dbsession, username)
+    if (
+        user is not None
+        and cache is not None
+        and cache.verified(username, password, user.password_hash)
+    ):
+        return user if user.is_active else None
+    if throttle is not None:
+        throttle.check(dbsession, username, address)
     if user is None:
         check_password(password, _DUMMY_HASH)
+        if throttle is not None:
+            throttle.failed(dbsession, username, address)
         return None
-    if cache is not None and cache.verified(username, password, user.password_hash):
-        return user if user.is_active else None
     if not check_password(password, user.password_hash):
+        if throttle is not None:
+            throttle.failed(dbsession, username, address)
         return None
     if cache is not None:
         cache.remember(username, password, user.password_hash)
@@ -182,3 +202,116 @@ def count_active_admins(dbsession: Session) -> int:
 
 def touch_last_login(user: User) -> None:
     user.last_login = utcnow()
+
+
+def list_users(dbsession: Session) -> list[User]:
+    return list(dbsession.scalars(select(User).order_by(User.username)))
+
+
+def _is_active_admin(user: User) -> bool:
+    return user.is_active and user.role == Role.ADMIN.value
+
+
+def _keep_an_admin(dbsession: Session, user: User, still_admin: bool) -> None:
+    """Refuse a change that would leave no active admin to manage the index.
+
+    The admin rows are locked (``FOR UPDATE``), so two admins demoting each other at the same
+    moment cannot both pass the check.
+    """
+    if not _is_active_admin(user) or still_admin:
+        return
+    admins = dbsession.scalars(
+        select(User.id)
+        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
+        .with_for_update()
+    ).all()
+    if len(admins) <= 1:
+        raise AccountError(f"{user.username} is the last active admin; make another admin first.")
+
+
+def validate_email(email: str) -> str:
+    email = email.strip()
+    if len(email) > 255:
+        raise AccountError("An email address has at most 255 characters.")
+    if email and ("@" not in email or any(c.isspace() for c in email)):
+        raise AccountError(f"{email!r} does not look like an email address.")
+    return email
+
+
+def update_user(
+    dbsession: Session,
+    user: User,
+    *,
+    role: str,
+    email: str,
+    is_active: bool,
+    actor: User | None,
+) -> None:
+    """An admin's edit: role, email, active flag (deactivating ends the user's sessions too)."""
+    new_role = validate_role(role)
+    email = validate_email(email)
+    if actor is not None and actor.id == user.id and not is_active:
+        raise AccountError("You cannot deactivate your own account.")
+    _keep_an_admin(dbsession, user, is_active and new_role is Role.ADMIN)
+    changes = []
+    if user.role != new_role.value:
+        changes.append(f"role {user.role} → {new_role.value}")
+    if user.email != email:
+        changes.append("email")
+    if user.is_active != is_active:
+        changes.append("activated" if is_active else "deactivated")
+    user.role, user.email, user.is_active = new_role.value, email, is_active
+    if changes:
+        record(
+            dbsession, "update user", detail=f"{user.username}: {', '.join(changes)}", user=actor
+        )
+
+
+def delete_user(dbsession: Session, user: User, actor: User | None) -> None:
+    """Remove an account; its uploads and journal entries stay, with the uploader unset."""
+    if actor is not None and actor.id == user.id:
+        raise AccountError("You cannot delete your own account.")
+    _keep_an_admin(dbsession, user, still_admin=False)
+    username = user.username
+    dbsession.delete(user)
+    dbsession.flush()
+    record(dbsession, "delete user", detail=username, user=actor)
+
+
+def check_confirmation(password: str, confirmation: str) -> None:
+    if password != confirmation:
+        raise AccountError("The password and its confirmation differ.")
+
+
+def admin_set_password(
+    dbsession: Session,
+    user: User,
+    password: str,
+    confirmation: str,
+    actor: User | None,
+    rounds: int = 12,
+) -> None:
+    check_confirmation(password, confirmation)
+    set_password(dbsession, user, password, rounds)
+    record(dbsession, "set password", detail=user.username, user=actor)
+
+
+def change_own_password(
+    dbsession: Session,
+    user: User,
+    current: str,
+    new: str,
+    confirmation: str,
+    rounds: int = 12,
+) -> None:
+    """A user's own password change: the current password proves it is them."""
+    if not check_password(current, user.password_hash):
+        raise AccountError("The current password is wrong.")
+    check_confirmation(new, confirmation)
+    set_password(dbsession, user, new, rounds)
+    record(dbsession, "change password", detail=user.username, user=user)
+
+
+def change_own_email(dbsession: Session, user: User, email: str) -> None:
+    user.email = validate_email(email)
+    record(dbsession, "change email", detail=user.username, user=user)

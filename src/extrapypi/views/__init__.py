@@ -4,7 +4,13 @@ from ..permissions import Permission
 from ..settings import get_app_settings
 
 #: Modules that make up the browser dashboard (off with ``extrapypi.dashboard = false``).
-DASHBOARD_MODULES = ("extrapypi.views.auth", "extrapypi.views.home", "extrapypi.views.users")
+DASHBOARD_MODULES = (
+    "extrapypi.views.auth",
+    "extrapypi.views.home",
+    "extrapypi.views.users",
+    "extrapypi.views.packages",
+    "extrapypi.views.account",
+)
 
 
 def includeme(config) -> None:

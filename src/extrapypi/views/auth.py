@@ -9,6 +9,7 @@ from pyramid.view import view_config
 
 from ..resources import Root
 from ..services.accounts import authenticate, touch_last_login
+from ..services.throttle import LoginThrottled
 
 
 def safe_came_from(request, came_from: str | None) -> str:
@@ -32,7 +33,12 @@ def safe_came_from(request, came_from: str | None) -> str:
     request_method=("GET", "HEAD"),
 )
 def login_form(request):
-    return {"came_from": request.params.get("came_from", ""), "error": None, "username": ""}
+    return {
+        "came_from": request.params.get("came_from", ""),
+        "error": None,
+        "username": "",
+        "remember": False,
+    }
 
 
 @view_config(
@@ -46,17 +52,26 @@ def login(request):
     username = request.POST.get("username", "")
     password = request.POST.get("password", "")
     came_from = request.POST.get("came_from", "")
-    user = authenticate(request.dbsession, username, password)
+    persistent = bool(request.POST.get("remember"))
+    page = {"came_from": came_from, "username": username, "remember": persistent}
+    try:
+        user = authenticate(
+            request.dbsession,
+            username,
+            password,
+            throttle=request.registry["extrapypi.login_throttle"],
+            address=request.remote_addr or "",
+        )
+    except LoginThrottled as error:
+        request.response.status = 429
+        request.response.headers["Retry-After"] = str(error.retry_after)
+        return {**page, "error": str(error)}
     if user is None:
         request.response.status = 400
-        return {
-            "came_from": came_from,
-            "error": "Wrong username or password.",
-            "username": username,
-        }
+        return {**page, "error": "Wrong username or password."}
     request.session.invalidate()  # a fresh session at login: no fixation
     touch_last_login(user)
-    headers = remember(request, user)
+    headers = remember(request, user, persistent=persistent)
     new_csrf_token(request)
     return HTTPSeeOther(location=safe_came_from(request, came_from), headers=headers)
 

@@ -1,10 +1,18 @@
 """Refusals in plain words: 401 + Basic challenge for clients, login redirect for browsers, 403."""
 
-from pyramid.httpexceptions import HTTPForbidden, HTTPFound, HTTPNotFound, HTTPUnauthorized
+from pyramid.httpexceptions import (
+    HTTPForbidden,
+    HTTPFound,
+    HTTPNotFound,
+    HTTPTooManyRequests,
+    HTTPUnauthorized,
+)
 from pyramid.view import forbidden_view_config, notfound_view_config
 
 from ..permissions import Permission
 from ..resources import FileResource
+from ..security import THROTTLED_KEY
+from ..services.throttle import LoginThrottled
 from ..settings import get_app_settings
 
 REALM = 'Basic realm="extrapypi"'
@@ -63,9 +71,18 @@ def wants_login_page(request) -> bool:
     return bool(offers) and offers[0][0] in BROWSER_TYPES
 
 
+def throttled_response(refusal: LoginThrottled):
+    """Too many failed logins: 429 with Retry-After, for browsers and clients alike."""
+    response = plain_error(HTTPTooManyRequests, str(refusal))
+    response.headers["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
 @forbidden_view_config()
 def forbidden(exc, request):
     identity = request.identity
+    if identity is None and THROTTLED_KEY in request.environ:
+        return throttled_response(request.environ[THROTTLED_KEY])
     if identity is None:
         if wants_login_page(request):
             login = request.resource_url(

@@ -1,0 +1,176 @@
+"""Dashboard pages for packages and releases: list, search, details, yank, maintainers, deletion."""
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.view import view_config, view_defaults
+
+from ..permissions import Permission
+from ..resources import PackageBrowser, PackageResource, ReleaseResource
+from ..services import dashboard
+from ..services import packages as package_service
+from ..services.descriptions import render_description
+from ..settings import get_app_settings
+
+
+def index_url(request) -> str:
+    """The simple index URL for install snippets (``extrapypi.index_url`` when set)."""
+    configured = get_app_settings(request.registry).index_url
+    return configured + "/" if configured else request.resource_url(request.root, "simple", "")
+
+
+@view_config(
+    context=PackageBrowser,
+    renderer="packages/list.jinja2",
+    permission=Permission.VIEW,
+    request_method="GET",
+)
+def package_list(context, request):
+    query = request.params.get("q", "").strip()
+    sort = request.params.get("sort", "recent")
+    if sort not in dashboard.SORTS:
+        sort = "recent"
+    page = dashboard.list_packages(
+        request.dbsession,
+        query=query,
+        sort=sort,
+        page=dashboard.page_number(request.params.get("page")),
+    )
+    return {"page": page, "query": query, "sort": sort}
+
+
+def safe_links(release) -> list[tuple[str, str]]:
+    """Home page and project URLs, keeping only http(s) links (never ``javascript:``)."""
+    links = []
+    if release.home_page:
+        links.append(("Homepage", release.home_page))
+    for entry in release.project_urls or []:
+        if isinstance(entry, list | tuple) and len(entry) == 2:
+            links.append((str(entry[0]), str(entry[1])))
+    return [
+        (label, url)
+        for label, url in links
+        if url.strip().lower().startswith(("http://", "https://"))
+    ]
+
+
+class DashboardViews:
+    def __init__(self, context, request):
+        self.context = context
+        self.request = request
+        self.actor = request.identity.user if request.identity is not None else None
+
+    def done(self, message: str, resource) -> HTTPSeeOther:
+        self.request.session.flash(message)
+        return HTTPSeeOther(location=self.request.resource_url(resource))
+
+    def confirm_delete(self, what: str, files) -> dict:
+        return {"what": what, "files": files, "cancel_url": self.request.resource_url(self.context)}
+
+
+@view_defaults(context=PackageResource, containment=PackageBrowser)
+class PackageViews(DashboardViews):
+    def page(self, error: str = "", status: int = 200) -> dict:
+        self.request.response.status = status
+        package = self.context.package
+        latest = dashboard.latest_release(package)
+        description = ""
+        if latest is not None:
+            description = render_description(latest.description, latest.description_content_type)
+        return {
+            "package": package,
+            "releases": dashboard.releases_newest_first(package),
+            "latest": latest,
+            "description": description,
+            "index_url": index_url(self.request),
+            "error": error,
+        }
+
+    @view_config(
+        renderer="packages/detail.jinja2", permission=Permission.VIEW, request_method="GET"
+    )
+    def show(self):
+        return self.page()
+
+    @view_config(
+        name="maintainers",
+        renderer="packages/detail.jinja2",
+        permission=Permission.MANAGE,
+        request_method="POST",
+    )
+    def change_maintainers(self):
+        username = self.request.POST.get("username", "").strip()
+        action = self.request.POST.get("action", "add")
+        try:
+            dashboard.change_maintainer(
+                self.request.dbsession, self.context.package, username, action, self.actor
+            )
+        except package_service.PackageError as error:
+            return self.page(error=str(error), status=400)
+        done = "Added" if action == "add" else "Removed"
+        return self.done(f"{done} maintainer {username}.", self.context)
+
+    @view_config(
+        name="delete",
+        renderer="packages/confirm_delete.jinja2",
+        permission=Permission.DELETE,
+        request_method="GET",
+    )
+    def delete_confirm(self):
+        package = self.context.package
+        files = [f for r in package.releases for f in r.files]
+        return self.confirm_delete(f"the package {package.name}, all its releases", files)
+
+    @view_config(name="delete", permission=Permission.DELETE, request_method="POST")
+    def delete(self):
+        package = self.context.package
+        name = package.name
+        package_service.delete_package(
+            self.request.dbsession, self.request.storage, self.request.tm.get(), package, self.actor
+        )
+        return self.done(f"Deleted the package {name}.", self.context.__parent__)
+
+
+@view_defaults(context=ReleaseResource, containment=PackageBrowser)
+class ReleaseViews(DashboardViews):
+    @view_config(
+        renderer="packages/release.jinja2", permission=Permission.VIEW, request_method="GET"
+    )
+    def show(self):
+        release = self.context.release
+        return {
+            "package": release.package,
+            "release": release,
+            "description": render_description(
+                release.description, release.description_content_type
+            ),
+            "project_urls": safe_links(release),
+            "index_url": index_url(self.request),
+        }
+
+    @view_config(name="set-yanked", permission=Permission.YANK, request_method="POST")
+    def yank(self):
+        release = self.context.release
+        yank = self.request.POST.get("action") != "unyank"
+        reason = self.request.POST.get("reason", "")
+        package_service.set_yanked(self.request.dbsession, release, yank, reason, self.actor)
+        verb = "Yanked" if yank else "Unyanked"
+        return self.done(f"{verb} {release.package.name} {release.version}.", self.context)
+
+    @view_config(
+        name="delete",
+        renderer="packages/confirm_delete.jinja2",
+        permission=Permission.MANAGE,
+        request_method="GET",
+    )
+    def delete_confirm(self):
+        release = self.context.release
+        what = f"release {release.version} of {release.package.name}"
+        return self.confirm_delete(what, release.files)
+
+    @view_config(name="delete", permission=Permission.MANAGE, request_method="POST")
+    def delete(self):
+        release = self.context.release
+        name, version = release.package.name, release.version
+        package_service.delete_release(
+            self.request.dbsession, self.request.storage, self.request.tm.get(), release, self.actor
+        )
+        return self.done(f"Deleted {name} {version} and its files.", self.context.__parent__)
