@@ -461,3 +461,27 @@ def s3_settings(moto_server: MotoServer, bucket: str, prefix: str, **extra) -> d
         "extrapypi.storage.addressing_style": "path",
         **extra,
     }
+
+
+@pytest.fixture(scope="session")
+def s3_app_settings(base_settings, moto_server, s3_bucket) -> dict:
+    """``base_settings`` (same database), the files in the moto bucket under their own prefix."""
+    prefix = f"app-{uuid.uuid4().hex[:8]}"
+    return base_settings | s3_settings(moto_server, s3_bucket, prefix)
+
+
+@pytest.fixture(scope="session")
+def s3_app(app, s3_app_settings):
+    """The app on the S3 backend (``app`` has migrated the database)."""
+    return main({}, **s3_app_settings)
+
+
+@pytest.fixture
+def s3_data(s3_app, clean) -> Data:
+    """``data`` for the S3 app: an empty database and an empty prefix in the bucket."""
+    storage = s3_app.registry["extrapypi.storage"]
+    for key in list(storage.iter_keys()):
+        storage.delete(key)
+    data = Data(s3_app)
+    data.storage = storage
+    return data

@@ -10,11 +10,10 @@ import uuid
 
 import pytest
 import webtest
-from conftest import Data, s3_settings
+from conftest import s3_settings
 from pyramid.request import Request
 from sqlalchemy import select
 
-from extrapypi import main
 from extrapypi.models import File
 from extrapypi.services.packages import (
     add_file,
@@ -379,30 +378,16 @@ def test_streaming_download_holds_one_chunk_at_a_time(streaming, tmp_path):
 # --- the app on the S3 backend: publishing follows the transaction --------------------------------
 
 
-@pytest.fixture(scope="session")
-def s3_app(app, base_settings, moto_server, s3_bucket):
-    """The app with the S3 backend, on the same (migrated) database as ``app``."""
-    prefix = f"app-{uuid.uuid4().hex[:8]}"
-    return main({}, **(base_settings | s3_settings(moto_server, s3_bucket, prefix)))
-
-
 @pytest.fixture
-def s3_data(s3_app, clean, moto_server, s3_bucket):
-    storage = s3_app.registry["extrapypi.storage"]
-    bucket = Bucket(moto_server.client(), s3_bucket, storage.prefix.rstrip("/"))
-    for key in bucket.objects():
-        bucket.client.delete_object(Bucket=s3_bucket, Key=f"{bucket.prefix}/{key}")
-    data = Data(s3_app)
-    data.storage = storage
-    data.bucket = bucket
-    return data
+def app_bucket(s3_data, moto_server, s3_bucket) -> Bucket:
+    return Bucket(moto_server.client(), s3_bucket, s3_data.storage.prefix.rstrip("/"))
 
 
-def test_a_committed_upload_is_published_with_its_metadata(s3_data):
+def test_a_committed_upload_is_published_with_its_metadata(s3_data, app_bucket):
     stored = s3_data.release_file("demo", "1.0")
     filename = stored["filename"]
 
-    assert s3_data.bucket.objects() == [f"demo/{filename}", f"demo/{filename}.metadata"]
+    assert app_bucket.objects() == [f"demo/{filename}", f"demo/{filename}.metadata"]
     tm, dbsession = s3_data.session()
     with tm:
         file = get_file(dbsession, filename)
@@ -413,9 +398,9 @@ def test_a_committed_upload_is_published_with_its_metadata(s3_data):
         assert hashlib.sha256(metadata).hexdigest() == file.metadata_sha256
 
 
-def test_an_aborted_upload_leaves_no_object(s3_data):
+def test_an_aborted_upload_leaves_no_object(s3_data, app_bucket):
     s3_data.release_file("demo", "1.0")
-    before = s3_data.bucket.objects()
+    before = app_bucket.objects()
     tm, dbsession = s3_data.session()
     tm.begin()
     release = get_release(dbsession, get_package(dbsession, "demo"), "1.0")
@@ -433,13 +418,13 @@ def test_an_aborted_upload_leaves_no_object(s3_data):
     )
     tm.abort()
 
-    assert s3_data.bucket.objects() == before
+    assert app_bucket.objects() == before
     assert list(s3_data.storage.iter_staged()) == []
 
 
-def test_a_commit_that_fails_leaves_no_object(s3_data):
+def test_a_commit_that_fails_leaves_no_object(s3_data, app_bucket):
     first = s3_data.release_file("demo", "1.0")
-    before = s3_data.bucket.objects()
+    before = app_bucket.objects()
     tm, dbsession = s3_data.session()
     tm.begin()
     release = get_release(dbsession, get_package(dbsession, "demo"), "1.0")
@@ -458,24 +443,24 @@ def test_a_commit_that_fails_leaves_no_object(s3_data):
         )
     tm.abort()
 
-    assert s3_data.bucket.objects() == before
+    assert app_bucket.objects() == before
     assert list(s3_data.storage.iter_staged()) == []
     assert s3_data.storage.open(f"demo/{first['filename']}").read() == first["content"]
 
 
-def test_deleting_a_file_removes_its_objects_only_after_commit(s3_data):
+def test_deleting_a_file_removes_its_objects_only_after_commit(s3_data, app_bucket):
     filename = s3_data.release_file("demo", "1.0")["filename"]
 
     tm, dbsession = s3_data.session()
     tm.begin()
     delete_file(dbsession, s3_data.storage, tm.get(), get_file(dbsession, filename), None)
     tm.abort()
-    assert s3_data.bucket.objects() == [f"demo/{filename}", f"demo/{filename}.metadata"]
+    assert app_bucket.objects() == [f"demo/{filename}", f"demo/{filename}.metadata"]
 
     tm, dbsession = s3_data.session()
     with tm:
         delete_file(dbsession, s3_data.storage, tm.get(), get_file(dbsession, filename), None)
-    assert s3_data.bucket.objects() == []
+    assert app_bucket.objects() == []
     tm, dbsession = s3_data.session()
     with tm:
         assert dbsession.scalars(select(File)).all() == []
