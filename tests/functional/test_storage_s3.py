@@ -122,6 +122,11 @@ def test_build_storage_picks_s3_by_short_name_and_reads_settings(moto_server, s3
 def test_settings_errors_say_what_to_fix(moto_server):
     with pytest.raises(ValueError, match="extrapypi.storage.bucket must name the bucket"):
         build_storage({"extrapypi.storage": "s3"})
+    with pytest.raises(ValueError, match="url_expiry is 'soon'"):
+        build_storage(
+            {"extrapypi.storage": "s3", "extrapypi.storage.bucket": "b"}
+            | {"extrapypi.storage.url_expiry": "soon"}
+        )
     with pytest.raises(ValueError, match="use auto, path or virtual"):
         build_storage(
             {"extrapypi.storage": "s3", "extrapypi.storage.bucket": "b"}
@@ -207,6 +212,19 @@ def test_large_file_goes_multipart_with_memory_bounded_by_one_part(small_parts, 
     small_parts.publish(staged, "big/big-1.0-py3-none-any.whl")
     assert bucket.objects() == ["big/big-1.0-py3-none-any.whl"]
     assert small_parts.hash_file("big/big-1.0-py3-none-any.whl") == staged.digests
+
+
+def test_files_past_the_copy_limit_are_published_by_multipart_copy(small_parts, bucket):
+    small_parts.copy_limit = 1  # stands in for CopyObject's 5 GB ceiling
+    small_parts.copy_part_size = MIN_PART_SIZE
+    content = os.urandom(12 * MiB)
+    staged = small_parts.stage(io.BytesIO(content))
+
+    small_parts.publish(staged, "big/big-1.0.tar.gz")
+
+    assert bucket.objects() == ["big/big-1.0.tar.gz"]
+    assert bucket.head("big/big-1.0.tar.gz")["ETag"].strip('"').endswith("-3")
+    assert small_parts.hash_file("big/big-1.0.tar.gz") == digests_of(content)
 
 
 def test_delete_removes_the_object_and_ignores_a_missing_one(storage, bucket):
@@ -328,7 +346,8 @@ def test_streaming_download_passes_the_bytes_through_the_app(streaming):
     assert part.headers["Content-Range"] == f"bytes 100-199/{len(content)}"
     assert part.headers["Content-Length"] == "100"
 
-    app.get("/f", headers={"If-None-Match": etag}, status=304)
+    not_modified = app.get("/f", headers={"If-None-Match": etag}, status=304)
+    assert not_modified.headers["ETag"] == etag
     changed = app.get("/f", headers={"If-None-Match": '"other"'}, status=200)
     assert changed.body == content
 

@@ -42,6 +42,19 @@ def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+def _seconds(value) -> int:
+    try:
+        seconds = int(value)
+    except (TypeError, ValueError):
+        seconds = 0
+    if not 1 <= seconds <= 7 * 24 * 3600:
+        raise ValueError(
+            f"extrapypi.storage.url_expiry is {value!r}: give the seconds a download URL stays "
+            "valid, from 1 to 604800 (7 days, the most S3 accepts)"
+        )
+    return seconds
+
+
 class _ObjectWriter:
     """Writes one object: a single PUT when it fits in one part, else a multipart upload."""
 
@@ -131,6 +144,8 @@ class S3Storage(Storage):
         self.url_expiry = url_expiry
         self.part_size = part_size
         self.page_size = 1000  # objects per listing request (S3's maximum)
+        self.copy_limit = MAX_COPY_OBJECT  # from this size on, publish copies part by part
+        self.copy_part_size = 256 * 1024**2
         self.client = client or boto3.session.Session().client(
             "s3",
             region_name=region or None,
@@ -163,7 +178,7 @@ class S3Storage(Storage):
             endpoint_url=settings.get("extrapypi.storage.endpoint_url", "").strip() or None,
             addressing_style=style,
             redirect=asbool(settings.get("extrapypi.storage.redirect", True)),
-            url_expiry=int(settings.get("extrapypi.storage.url_expiry", 300)),
+            url_expiry=_seconds(settings.get("extrapypi.storage.url_expiry", 300)),
         )
 
     def object_key(self, key: str) -> str:
@@ -188,15 +203,14 @@ class S3Storage(Storage):
     def publish(self, staged: StagedFile, key: str) -> None:
         source = {"Bucket": self.bucket, "Key": self._staged_key(staged.token)}
         target = self.object_key(key)
-        if staged.digests.size < MAX_COPY_OBJECT:
+        if staged.digests.size < self.copy_limit:
             self.client.copy_object(CopySource=source, Bucket=self.bucket, Key=target)
         else:
-            self.client.copy(
-                source,
-                self.bucket,
-                target,
-                Config=TransferConfig(multipart_chunksize=256 * 1024**2, use_threads=False),
+            part = self.copy_part_size
+            config = TransferConfig(
+                multipart_threshold=part, multipart_chunksize=part, use_threads=False
             )
+            self.client.copy(source, self.bucket, target, Config=config)
         self.client.delete_object(**source)
 
     def discard(self, staged: StagedFile) -> None:
@@ -291,7 +305,8 @@ class S3Storage(Storage):
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             code = _error_code(error)
             if status == 304 or code == "304":
-                return HTTPNotModified(headers={"ETag": headers.get("If-None-Match", "")})
+                etag = error.response["ResponseMetadata"].get("HTTPHeaders", {}).get("etag")
+                return HTTPNotModified(headers={"ETag": etag} if etag else {})
             if status == 416 or code == "InvalidRange":
                 return HTTPRequestRangeNotSatisfiable()
             if status == 412:
@@ -306,7 +321,8 @@ class S3Storage(Storage):
             app_iter=[] if head else _BodyIterator(answer["Body"]),
         )
         response.content_length = answer["ContentLength"]
-        response.headers["ETag"] = answer["ETag"]
+        if answer.get("ETag"):
+            response.headers["ETag"] = answer["ETag"]
         response.headers["Accept-Ranges"] = "bytes"
         response.headers["Content-Disposition"] = disposition
         response.last_modified = answer.get("LastModified")
