@@ -18,6 +18,7 @@ from extrapypi.models import File
 from extrapypi.services.packages import (
     add_file,
     delete_file,
+    delete_package,
     get_file,
     get_package,
     get_release,
@@ -483,6 +484,22 @@ def test_deleting_a_file_removes_its_objects_only_after_commit(s3_data, app_buck
     tm, dbsession = s3_data.session()
     with tm:
         assert dbsession.scalars(select(File)).all() == []
+
+
+def test_deleting_a_package_removes_every_object_after_commit(s3_data, app_bucket):
+    s3_data.release_file("demo", "1.0")
+    s3_data.release_file("demo", "2.0", kind="sdist")
+    s3_data.release_file("other", "1.0")
+    assert len(app_bucket.objects()) == 5  # two wheels with their METADATA, one sdist
+
+    tm, dbsession = s3_data.session()
+    with tm:
+        delete_package(dbsession, s3_data.storage, tm.get(), get_package(dbsession, "demo"), None)
+
+    assert app_bucket.objects() == [
+        "other/other-1.0-py3-none-any.whl",
+        "other/other-1.0-py3-none-any.whl.metadata",
+    ]
 
 
 def test_the_download_response_of_a_stored_file_redirects_to_its_bytes(s3_data, s3_app):
