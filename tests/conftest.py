@@ -476,12 +476,16 @@ def s3_app(app, s3_app_settings):
     return main({}, **s3_app_settings)
 
 
+class S3Data(Data):
+    @property
+    def storage(self):
+        return self.app.registry["extrapypi.storage"]
+
+
 @pytest.fixture
-def s3_data(s3_app, clean) -> Data:
+def s3_data(s3_app, clean) -> S3Data:
     """``data`` for the S3 app: an empty database and an empty prefix in the bucket."""
-    storage = s3_app.registry["extrapypi.storage"]
-    for key in list(storage.iter_keys()):
-        storage.delete(key)
-    data = Data(s3_app)
-    data.storage = storage
+    data = S3Data(s3_app)
+    for key in list(data.storage.iter_keys()):
+        data.storage.delete(key)
     return data
