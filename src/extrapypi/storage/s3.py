@@ -7,6 +7,7 @@ the removal of the staged object; the bytes never pass through the app again. Cr
 only from boto3's standard chain (environment, shared profile, instance or pod role).
 """
 
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -36,6 +37,8 @@ PART_SIZE = 8 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's ceiling; larger objects need a multipart copy
 MISSING = {"404", "NoSuchKey", "NotFound"}
+
+log = logging.getLogger(__name__)
 
 
 def _error_code(error: ClientError) -> str:
@@ -196,7 +199,10 @@ class S3Storage(Storage):
             digests = copy_hashing(source, writer.write, limit)
             writer.finish()
         except BaseException:
-            writer.abort()
+            try:
+                writer.abort()
+            except Exception:  # keep the upload's own error; the orphan shows in iter_staged
+                log.warning("could not abort the multipart upload of %s", token, exc_info=True)
             raise
         return StagedFile(token=token, digests=digests)
 
