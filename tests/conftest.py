@@ -378,3 +378,118 @@ def venv_tool(name: str) -> str:
     """A console script installed beside the running Python (uv, twine, pserve, ...)."""
     candidate = os.path.join(os.path.dirname(sys.executable), name)
     return candidate if os.path.exists(candidate) else shutil.which(name) or name
+
+
+# --- S3: a real moto server process, reached over HTTP ------------------------------------------
+
+
+class MotoServer:
+    def __init__(self, url: str, process, log_path):
+        self.url = url
+        self.process = process
+        self.log_path = log_path
+
+    def client(self):
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.url, region_name="us-east-1")
+
+    def log(self) -> str:
+        return open(self.log_path).read()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory):
+    """``moto_server`` as its own process on a free port; dummy credentials in the environment.
+
+    The environment is what boto3's standard credential chain reads, in this process and in every
+    ``pserve`` the tests start, so no credential ever appears in an ini file.
+    """
+    import subprocess
+    import time
+    import urllib.request
+
+    directory = tmp_path_factory.mktemp("moto")
+    port = free_port()
+    log_path = directory / "moto.log"
+    log = open(log_path, "w")
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", "testing")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(directory / "no-credentials"))
+        env.setenv("AWS_CONFIG_FILE", str(directory / "no-config"))
+        process = subprocess.Popen(
+            [venv_tool("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto_server exited: {open(log_path).read()}")
+            try:
+                with urllib.request.urlopen(url + "/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise RuntimeError(f"moto_server did not answer: {open(log_path).read()}")
+                time.sleep(0.1)
+        try:
+            yield MotoServer(url, process, log_path)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(moto_server) -> str:
+    """One bucket per test run; tests keep apart by key prefix."""
+    bucket = f"extrapypi-test-{uuid.uuid4().hex[:12]}"
+    moto_server.client().create_bucket(Bucket=bucket)
+    return bucket
+
+
+def s3_settings(moto_server: MotoServer, bucket: str, prefix: str, **extra) -> dict[str, str]:
+    """The ``extrapypi.storage.*`` settings for the moto bucket (no credentials: boto3's chain)."""
+    return {
+        "extrapypi.storage": "s3",
+        "extrapypi.storage.bucket": bucket,
+        "extrapypi.storage.prefix": prefix,
+        "extrapypi.storage.endpoint_url": moto_server.url,
+        "extrapypi.storage.region": "us-east-1",
+        "extrapypi.storage.addressing_style": "path",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def s3_app_settings(base_settings, moto_server, s3_bucket) -> dict:
+    """``base_settings`` (same database), the files in the moto bucket under their own prefix."""
+    prefix = f"app-{uuid.uuid4().hex[:8]}"
+    return base_settings | s3_settings(moto_server, s3_bucket, prefix)
+
+
+@pytest.fixture(scope="session")
+def s3_app(app, s3_app_settings):
+    """The app on the S3 backend (``app`` has migrated the database)."""
+    return main({}, **s3_app_settings)
+
+
+class S3Data(Data):
+    @property
+    def storage(self):
+        return self.app.registry["extrapypi.storage"]
+
+
+@pytest.fixture
+def s3_data(s3_app, clean) -> S3Data:
+    """``data`` for the S3 app: an empty database and an empty prefix in the bucket."""
+    data = S3Data(s3_app)
+    for key in list(data.storage.iter_keys()):
+        data.storage.delete(key)
+    return data

@@ -164,9 +164,11 @@ def add_file(
         metadata_sha256=metadata_sha256,
         uploader=uploader,
     )
+    # Registered before the flush, so a failing flush (a filename taken in a race) still
+    # discards the staged file when the transaction aborts; nothing is published before commit.
+    publish_on_commit(transaction, storage, staged, storage_key(package, filename))
     dbsession.add(file)
     dbsession.flush()  # the unique filename decides a race here, before anything is published
-    publish_on_commit(transaction, storage, staged, storage_key(package, filename))
     touch_package(
         package, release.summary if release.sort_key == latest_sort_key(package) else None
     )

@@ -14,7 +14,10 @@ __all__ = [
     "publish_on_commit",
 ]
 
-BACKENDS = {"local": "extrapypi.storage.local.LocalStorage"}
+BACKENDS = {
+    "local": "extrapypi.storage.local.LocalStorage",
+    "s3": "extrapypi.storage.s3.S3Storage",
+}
 
 
 def build_storage(settings: dict) -> Storage:

@@ -40,6 +40,22 @@ class StagedFile:
     extra: dict = field(default_factory=dict)
 
 
+def check_key(key: str) -> str:
+    """Refuse anything but ``<directory>/<filename>`` with no hidden or escaping parts."""
+    directory, _, filename = key.partition("/")
+    if (
+        not directory
+        or not filename
+        or "/" in filename
+        or directory.startswith(".")
+        or filename.startswith(".")
+        or "\\" in key
+        or "\0" in key
+    ):
+        raise ValueError(f"not a storage key: {key!r}")
+    return key
+
+
 def copy_hashing(source: BinaryIO, write, limit: int | None = None) -> Digests:
     """Copy ``source`` to ``write`` in chunks, hashing in the same pass; stop past ``limit``."""
     sha256, blake2b = hashlib.sha256(), hashlib.blake2b(digest_size=32)

@@ -7,7 +7,7 @@ from typing import BinaryIO
 
 from pyramid.response import FileResponse
 
-from .base import StagedFile, Storage, copy_hashing
+from .base import StagedFile, Storage, check_key, copy_hashing
 
 STAGING_DIR = ".staging"
 
@@ -26,17 +26,7 @@ class LocalStorage(Storage):
         return cls(root)
 
     def path(self, key: str) -> str:
-        directory, _, filename = key.partition("/")
-        if (
-            not directory
-            or not filename
-            or "/" in filename
-            or directory.startswith(".")
-            or filename.startswith(".")
-            or "\\" in key
-            or "\0" in key
-        ):
-            raise ValueError(f"not a storage key: {key!r}")
+        directory, _, filename = check_key(key).partition("/")
         return os.path.join(self.root, directory, filename)
 
     def stage(self, source: BinaryIO, limit: int | None = None) -> StagedFile:
