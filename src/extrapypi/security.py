@@ -136,7 +136,7 @@ def includeme(config) -> None:
     )
 
     def session_with_lifetime(request):
-        """ "Remember me" sessions get a cookie lifetime; others end with the browser."""
+        """Sessions opened with "remember me" keep a lasting cookie; others end with the browser."""
         session = session_factory(request)
         if session.get(SESSION_PERSISTENT_KEY):
             # pyramid's cookie sessions take max_age per factory only; this one session differs.
