@@ -9,7 +9,7 @@ import hmac
 import itertools
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -122,15 +122,6 @@ def _many(values: Mapping, key: str) -> list[str]:
     value = values.get(key, [])
     items = value if isinstance(value, list | tuple) else [value]
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
-
-
-def form_fields(items: Iterable[tuple[str, object]]) -> dict[str, list[str]]:
-    """The text fields of a multipart form (repeated ones kept in order); file parts dropped."""
-    result: dict[str, list[str]] = {}
-    for key, value in items:
-        if isinstance(value, str):
-            result.setdefault(key, []).append(value)
-    return result
 
 
 # --- filenames ---------------------------------------------------------------------------------
