@@ -533,3 +533,48 @@ def test_concurrent_uploads_of_one_file_one_wins(live_server, data, engine, stor
     assert rows(engine, File) == 3
     assert rows(engine, Package) == 1
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
+
+
+# --- odd requests ------------------------------------------------------------------------------
+
+
+def test_truncated_multipart_body_is_400(testapp, dev, auth, engine, storage_root):
+    body = b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n--x\r\n'
+    response = testapp.post(
+        "/legacy/",
+        params=body + b'Content-Disposition: form-data; name="content"; filename="a.whl"\r\n\r\nPK',
+        headers={**auth(dev), "Content-Type": "multipart/form-data; boundary=x"},
+        status=400,
+    )
+    assert_refused(response, 400, "Malformed or oversized multipart/form-data body")
+    assert_nothing_stored(engine, storage_root)
+
+
+def test_urlencoded_submit_is_gone(testapp, dev, auth):
+    response = testapp.post(
+        "/legacy/", params={":action": "submit", "name": "x"}, headers=auth(dev), status=410
+    )
+    assert_refused(response, 410, "Gone: ':action=submit' is retired")
+
+
+def test_anonymous_upload_on_an_open_index_is_still_challenged(limited, engine, storage_root):
+    testapp = limited(anonymous_read=True)
+    response = post(testapp, wheel_bytes("anon", "1.0"), {}, status=401)
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="extrapypi"'
+    assert_nothing_stored(engine, storage_root)
+
+
+def test_upload_with_only_md5_like_old_setuptools(testapp, dev, auth, engine):
+    built = sdist_bytes("oldtool", "1.0")
+    post(
+        testapp,
+        built,
+        auth(dev),
+        status=200,
+        sha256_digest=None,
+        blake2_256_digest=None,
+        md5_digest=hashlib.md5(built[1]).hexdigest(),
+        pyversion="",
+    )
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(File.md5)).scalar() == hashlib.md5(built[1]).hexdigest()

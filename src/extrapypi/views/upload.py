@@ -93,7 +93,9 @@ def parse_form(
         )
         parts = list(parser)
     except multipart.MultipartError as error:
-        raise plain_error(HTTPBadRequest, f"Malformed multipart/form-data body: {error}") from None
+        raise plain_error(
+            HTTPBadRequest, f"Malformed or oversized multipart/form-data body: {error}"
+        ) from None
     request.add_finished_callback(lambda request: [part.close() for part in parts])
     fields: dict[str, list[str]] = {}
     content = None
