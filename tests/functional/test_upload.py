@@ -401,6 +401,9 @@ def test_project_size_limit(limited, dev, auth, storage_root, engine):
     assert rows(engine, File) == 1
     assert stored_files(storage_root) == ["sized/sized-1.0.tar.gz"]
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
+    response = post(testapp, ("huge-1.0.tar.gz", b"c" * 3001, ""), auth(dev), status=400)
+    assert_refused(response, 400, "Project size limit reached: huge may hold at most 3000")
+    assert rows(engine, Package) == 1
 
 
 def test_changed_content_under_existing_name_is_refused(testapp, dev, auth, engine, storage_root):

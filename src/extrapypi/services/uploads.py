@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import transaction.interfaces
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -26,6 +25,7 @@ from packaging.utils import (
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from transaction.interfaces import TransientError
 
 from ..models import File, Package, Release, User
 from ..storage import FileTooLarge, StagedFile, Storage
@@ -72,7 +72,7 @@ class UploadForbidden(UploadRefused):
     status = 403
 
 
-class ConcurrentUpload(transaction.interfaces.TransientError):
+class ConcurrentUpload(TransientError):
     """Another transaction wrote the same package, release or file first: retry from the start.
 
     A ``TransientError`` is retried by pyramid_tm/pyramid_retry; the retry sees the winner's rows
@@ -500,7 +500,7 @@ def ingest(
     limits: Limits,
     authorize: Callable[[Package | None, Declared], None] | None = None,
 ) -> IngestResult:
-    """Check one distribution file and record it; storage publishes it when ``transaction`` commits.
+    """Check one distribution file and record it; storage publishes it on commit.
 
     ``declared`` is the upload form (name, version, filetype, digests, metadata); without it the
     metadata is read from the file. ``fileobj`` must be seekable (wheels are opened as zips).
@@ -543,13 +543,13 @@ def ingest(
             storage,
             transaction,
             user,
-            filename,
-            fileobj,
-            checked,
-            package,
-            staged,
-            core_metadata,
-            limits,
+            filename=filename,
+            fileobj=fileobj,
+            checked=checked,
+            package=package,
+            staged=staged,
+            core_metadata=core_metadata,
+            limits=limits,
         )
     except BaseException:
         storage.discard(staged)
@@ -564,6 +564,7 @@ def _record(
     storage: Storage,
     transaction,
     user: User | None,
+    *,
     filename: str,
     fileobj: BinaryIO,
     checked: Declared,
@@ -581,11 +582,11 @@ def _record(
             f"File already exists: {filename!r} was uploaded before with different content "
             "(sha256 differs); upload a new version instead"
         )
-    size = staged.digests.size
-    if package is not None and limits.project_bytes:  # noqa: SIM102 - the query only if needed
-        if _project_size(dbsession, package) + size > limits.project_bytes:
+    if limits.project_bytes:
+        used = _project_size(dbsession, package) if package is not None else 0
+        if used + staged.digests.size > limits.project_bytes:
             raise UploadRefused(
-                f"Project size limit reached: {package.name} may hold at most "
+                f"Project size limit reached: {checked.name} may hold at most "
                 f"{limits.project_bytes} bytes of files"
             )
     if checked.filetype == WHEEL and core_metadata is None:
