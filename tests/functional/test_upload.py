@@ -581,3 +581,21 @@ def test_upload_with_only_md5_like_old_setuptools(testapp, dev, auth, engine):
     )
     with engine.connect() as connection:
         assert connection.execute(sa.select(File.md5)).scalar() == hashlib.md5(built[1]).hexdigest()
+
+
+def test_long_descriptive_fields_are_cut_not_refused(testapp, dev, auth, engine):
+    description = "é" * 40_000  # 80,000 bytes: more than MySQL's TEXT holds
+    post(
+        testapp,
+        sdist_bytes("wordy", "1.0"),
+        auth(dev),
+        status=200,
+        author="A. Author, " * 100,
+        description=description,
+    )
+    with engine.connect() as connection:
+        release = connection.execute(sa.select(Release)).one()
+    assert len(release.author) == 512
+    assert release.description.startswith("é" * 1000)
+    assert release.description.endswith("the full text is in the distribution's metadata]")
+    assert len(release.description.encode()) <= 65_535

@@ -43,16 +43,20 @@ MAX_COMPRESSION_RATIO = 100
 #: Bounds on what an sdist is searched through for its PKG-INFO.
 MAX_ARCHIVE_MEMBERS = 100_000
 DIGEST_FIELDS = {"sha256_digest": "sha256", "blake2_256_digest": "blake2b_256", "md5_digest": "md5"}
-#: Columns with a length: longer values are refused with the field named (PyPI does the same).
+#: Fields installers or PyPI hold to a length: longer values are refused, the field named.
 MAX_LENGTHS = {
     "summary": 512,
     "description_content_type": 128,
     "requires_python": 255,
+    "license_expression": 512,
+}
+#: Descriptive fields cut to their column's width (the file keeps the full text): old packages
+#: with long author lists must still import.
+CUT_LENGTHS = {
     "author": 512,
     "author_email": 512,
     "maintainer": 512,
     "maintainer_email": 512,
-    "license_expression": 512,
     "home_page": 1024,
     "keywords": 1024,
 }
@@ -270,6 +274,8 @@ def _release_metadata(
     for name, limit in MAX_LENGTHS.items():
         if len(getattr(metadata, name)) > limit:
             raise UploadRefused(f"{name} is too long: at most {limit} characters")
+    for name, limit in CUT_LENGTHS.items():
+        setattr(metadata, name, getattr(metadata, name)[:limit])
     return metadata
 
 
