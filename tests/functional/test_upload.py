@@ -78,6 +78,7 @@ def rows(engine, model):
 
 
 def assert_nothing_stored(engine, root):
+    """No row, no published file, no staged leftover (``stored_files`` walks ``.staging`` too)."""
     assert rows(engine, File) == 0
     assert rows(engine, Release) == 0
     assert rows(engine, Package) == 0
