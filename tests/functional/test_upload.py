@@ -600,3 +600,18 @@ def test_long_descriptive_fields_are_cut_not_refused(testapp, dev, auth, engine)
     assert release.description.startswith("é" * 1000)
     assert release.description.endswith("the full text is in the distribution's metadata]")
     assert len(release.description.encode()) <= 65_535
+
+
+def test_form_field_that_is_not_utf8_is_400(testapp, dev, auth, engine, storage_root):
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="summary"\r\n\r\n\xff\xfe\r\n--x--\r\n'
+    )
+    response = testapp.post(
+        "/legacy/",
+        params=body,
+        headers={**auth(dev), "Content-Type": "multipart/form-data; boundary=x"},
+        status=400,
+    )
+    assert_refused(response, 400, "Form field 'summary' is not valid UTF-8 text")
+    assert_nothing_stored(engine, storage_root)

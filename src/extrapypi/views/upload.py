@@ -103,8 +103,13 @@ def parse_form(
         if part.filename is not None:
             if part.name == "content":
                 content = part
-        else:
+            continue
+        try:
             fields.setdefault(part.name, []).append(part.value)
+        except UnicodeDecodeError:
+            raise plain_error(
+                HTTPBadRequest, f"Form field {part.name!r} is not valid UTF-8 text"
+            ) from None
     return fields, content
 
 
