@@ -131,7 +131,10 @@ def test_developer_uploads_wheel_and_becomes_maintainer(
         assert package.normalized_name == "hello-world"
         maintainers = connection.execute(sa.text("select count(*) from package_maintainers"))
         assert maintainers.scalar() == 1
-        actions = [e.action for e in connection.execute(sa.select(JournalEntry)).all()]
+        actions = [
+            e.action
+            for e in connection.execute(sa.select(JournalEntry).order_by(JournalEntry.id)).all()
+        ]
         assert actions[-2:] == ["create package", "add file"]
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
 
