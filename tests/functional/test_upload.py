@@ -78,6 +78,7 @@ def rows(engine, model):
 
 
 def assert_nothing_stored(engine, root):
+    """No row, no published file, no staged leftover (``stored_files`` walks ``.staging`` too)."""
     assert rows(engine, File) == 0
     assert rows(engine, Release) == 0
     assert rows(engine, Package) == 0
@@ -404,6 +405,9 @@ def test_project_size_limit(limited, dev, auth, storage_root, engine):
     assert rows(engine, File) == 1
     assert stored_files(storage_root) == ["sized/sized-1.0.tar.gz"]
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
+    response = post(testapp, ("huge-1.0.tar.gz", b"c" * 3001, ""), auth(dev), status=400)
+    assert_refused(response, 400, "Project size limit reached: huge may hold at most 3000")
+    assert rows(engine, Package) == 1
 
 
 def test_changed_content_under_existing_name_is_refused(testapp, dev, auth, engine, storage_root):
@@ -536,3 +540,81 @@ def test_concurrent_uploads_of_one_file_one_wins(live_server, data, engine, stor
     assert rows(engine, File) == 3
     assert rows(engine, Package) == 1
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
+
+
+# --- odd requests ------------------------------------------------------------------------------
+
+
+def test_truncated_multipart_body_is_400(testapp, dev, auth, engine, storage_root):
+    body = b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n--x\r\n'
+    response = testapp.post(
+        "/legacy/",
+        params=body + b'Content-Disposition: form-data; name="content"; filename="a.whl"\r\n\r\nPK',
+        headers={**auth(dev), "Content-Type": "multipart/form-data; boundary=x"},
+        status=400,
+    )
+    assert_refused(response, 400, "Malformed or oversized multipart/form-data body")
+    assert_nothing_stored(engine, storage_root)
+
+
+def test_urlencoded_submit_is_gone(testapp, dev, auth):
+    response = testapp.post(
+        "/legacy/", params={":action": "submit", "name": "x"}, headers=auth(dev), status=410
+    )
+    assert_refused(response, 410, "Gone: ':action=submit' is retired")
+
+
+def test_anonymous_upload_on_an_open_index_is_still_challenged(limited, engine, storage_root):
+    testapp = limited(anonymous_read=True)
+    response = post(testapp, wheel_bytes("anon", "1.0"), {}, status=401)
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="extrapypi"'
+    assert_nothing_stored(engine, storage_root)
+
+
+def test_upload_with_only_md5_like_old_setuptools(testapp, dev, auth, engine):
+    built = sdist_bytes("oldtool", "1.0")
+    post(
+        testapp,
+        built,
+        auth(dev),
+        status=200,
+        sha256_digest=None,
+        blake2_256_digest=None,
+        md5_digest=hashlib.md5(built[1]).hexdigest(),
+        pyversion="",
+    )
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(File.md5)).scalar() == hashlib.md5(built[1]).hexdigest()
+
+
+def test_long_descriptive_fields_are_cut_not_refused(testapp, dev, auth, engine):
+    description = "é" * 40_000  # 80,000 bytes: more than MySQL's TEXT holds
+    post(
+        testapp,
+        sdist_bytes("wordy", "1.0"),
+        auth(dev),
+        status=200,
+        author="A. Author, " * 100,
+        description=description,
+    )
+    with engine.connect() as connection:
+        release = connection.execute(sa.select(Release)).one()
+    assert len(release.author) == 512
+    assert release.description.startswith("é" * 1000)
+    assert release.description.endswith("the full text is in the distribution's metadata]")
+    assert len(release.description.encode()) <= 65_535
+
+
+def test_form_field_that_is_not_utf8_is_400(testapp, dev, auth, engine, storage_root):
+    body = (
+        b'--x\r\nContent-Disposition: form-data; name=":action"\r\n\r\nfile_upload\r\n'
+        b'--x\r\nContent-Disposition: form-data; name="summary"\r\n\r\n\xff\xfe\r\n--x--\r\n'
+    )
+    response = testapp.post(
+        "/legacy/",
+        params=body,
+        headers={**auth(dev), "Content-Type": "multipart/form-data; boundary=x"},
+        status=400,
+    )
+    assert_refused(response, 400, "Form field 'summary' is not valid UTF-8 text")
+    assert_nothing_stored(engine, storage_root)

@@ -9,11 +9,10 @@ import hmac
 import itertools
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import transaction.interfaces
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -26,6 +25,7 @@ from packaging.utils import (
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from transaction.interfaces import TransientError
 
 from ..models import File, Package, Release, User
 from ..storage import FileTooLarge, StagedFile, Storage
@@ -43,16 +43,20 @@ MAX_COMPRESSION_RATIO = 100
 #: Bounds on what an sdist is searched through for its PKG-INFO.
 MAX_ARCHIVE_MEMBERS = 100_000
 DIGEST_FIELDS = {"sha256_digest": "sha256", "blake2_256_digest": "blake2b_256", "md5_digest": "md5"}
-#: Columns with a length: longer values are refused with the field named (PyPI does the same).
+#: Fields installers or PyPI hold to a length: longer values are refused, the field named.
 MAX_LENGTHS = {
     "summary": 512,
     "description_content_type": 128,
     "requires_python": 255,
+    "license_expression": 512,
+}
+#: Descriptive fields cut to their column's width (the file keeps the full text): old packages
+#: with long author lists must still import.
+CUT_LENGTHS = {
     "author": 512,
     "author_email": 512,
     "maintainer": 512,
     "maintainer_email": 512,
-    "license_expression": 512,
     "home_page": 1024,
     "keywords": 1024,
 }
@@ -72,7 +76,7 @@ class UploadForbidden(UploadRefused):
     status = 403
 
 
-class ConcurrentUpload(transaction.interfaces.TransientError):
+class ConcurrentUpload(TransientError):
     """Another transaction wrote the same package, release or file first: retry from the start.
 
     A ``TransientError`` is retried by pyramid_tm/pyramid_retry; the retry sees the winner's rows
@@ -122,15 +126,6 @@ def _many(values: Mapping, key: str) -> list[str]:
     value = values.get(key, [])
     items = value if isinstance(value, list | tuple) else [value]
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
-
-
-def form_fields(items: Iterable[tuple[str, object]]) -> dict[str, list[str]]:
-    """The text fields of a multipart form (repeated ones kept in order); file parts dropped."""
-    result: dict[str, list[str]] = {}
-    for key, value in items:
-        if isinstance(value, str):
-            result.setdefault(key, []).append(value)
-    return result
 
 
 # --- filenames ---------------------------------------------------------------------------------
@@ -279,6 +274,8 @@ def _release_metadata(
     for name, limit in MAX_LENGTHS.items():
         if len(getattr(metadata, name)) > limit:
             raise UploadRefused(f"{name} is too long: at most {limit} characters")
+    for name, limit in CUT_LENGTHS.items():
+        setattr(metadata, name, getattr(metadata, name)[:limit])
     return metadata
 
 
@@ -509,7 +506,7 @@ def ingest(
     limits: Limits,
     authorize: Callable[[Package | None, Declared], None] | None = None,
 ) -> IngestResult:
-    """Check one distribution file and record it; storage publishes it when ``transaction`` commits.
+    """Check one distribution file and record it; storage publishes it on commit.
 
     ``declared`` is the upload form (name, version, filetype, digests, metadata); without it the
     metadata is read from the file. ``fileobj`` must be seekable (wheels are opened as zips).
@@ -552,13 +549,13 @@ def ingest(
             storage,
             transaction,
             user,
-            filename,
-            fileobj,
-            checked,
-            package,
-            staged,
-            core_metadata,
-            limits,
+            filename=filename,
+            fileobj=fileobj,
+            checked=checked,
+            package=package,
+            staged=staged,
+            core_metadata=core_metadata,
+            limits=limits,
         )
     except BaseException:
         storage.discard(staged)
@@ -573,6 +570,7 @@ def _record(
     storage: Storage,
     transaction,
     user: User | None,
+    *,
     filename: str,
     fileobj: BinaryIO,
     checked: Declared,
@@ -590,11 +588,11 @@ def _record(
             f"File already exists: {filename!r} was uploaded before with different content "
             "(sha256 differs); upload a new version instead"
         )
-    size = staged.digests.size
-    if package is not None and limits.project_bytes:  # noqa: SIM102 - the query only if needed
-        if _project_size(dbsession, package) + size > limits.project_bytes:
+    if limits.project_bytes:
+        used = _project_size(dbsession, package) if package is not None else 0
+        if used + staged.digests.size > limits.project_bytes:
             raise UploadRefused(
-                f"Project size limit reached: {package.name} may hold at most "
+                f"Project size limit reached: {checked.name} may hold at most "
                 f"{limits.project_bytes} bytes of files"
             )
     if checked.filetype == WHEEL and core_metadata is None:
