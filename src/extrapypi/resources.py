@@ -95,6 +95,12 @@ class PackageResource(Resource):
         self.package = package
 
     def __acl__(self) -> list:
+        identity = self.request.identity
+        if identity is None or not MAINTAINER_PERMISSIONS.get(Role(identity.user.role)):
+            # Maintainer entries grant only to maintainers' own user principals, and a role
+            # a maintainer listing adds nothing to (installers, admins) needs none of them:
+            # pip's downloads skip loading the maintainers.
+            return []
         acl = []
         for maintainer in self.package.maintainers:
             if not maintainer.is_active:
@@ -105,7 +111,9 @@ class PackageResource(Resource):
         return acl
 
     def __getitem__(self, key: str) -> "ReleaseResource":
-        release = package_service.get_release(self.request.dbsession, self.package, key)
+        release = package_service.get_release(
+            self.request.dbsession, self.package, key, with_files=False
+        )
         if release is None:
             raise KeyError(key)
         return ReleaseResource(self.request, release, parent=self, name=key)
@@ -132,10 +140,15 @@ class ReleaseResource(Resource):
         self.release = release
 
     def __getitem__(self, key: str) -> "FileResource":
-        for file in self.release.files:
-            if file.filename == key:
-                return FileResource(self.request, file, parent=self, name=key)
-            if file.metadata_sha256 and key == file.filename + ".metadata":
+        dbsession = self.request.dbsession
+        file = package_service.get_release_file(dbsession, self.release, key)
+        if file is not None:
+            return FileResource(self.request, file, parent=self, name=key)
+        if key.endswith(".metadata"):
+            file = package_service.get_release_file(
+                dbsession, self.release, key[: -len(".metadata")]
+            )
+            if file is not None and file.metadata_sha256:
                 return FileMetadataResource(self.request, file, parent=self, name=key)
         raise KeyError(key)
 

@@ -231,3 +231,37 @@ def test_uv_sees_a_new_upload_at_once(world, live_server, tmp_path, uv_venv):
     world.release_file("corp-lib", "1.2")
     uv_install(tmp_path, uv_venv, live_server.index_url("reader"), "--refresh", "-U", "corp-lib")
     assert installed(tmp_path, uv_venv)["corp-lib"] == "1.2"
+
+
+def fetch(url: str, headers: dict) -> tuple:
+    import urllib.request
+
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status, response.headers, response.read()
+
+
+def test_waitress_streams_large_files_exactly(data, live_server, app, auth):
+    """Through the real server's file wrapper: whole file, ranges, 304 - the bytes on disk."""
+    import hashlib
+
+    data.user("reader")
+    stored = data.release_file("big", "1.0")
+    storage = app.registry["extrapypi.storage"]
+    path = storage.path("big/" + stored["filename"])
+    content = os.urandom(3 * 1024 * 1024 + 123) * 4  # past several 4 MiB slices
+    with open(path, "wb") as out:
+        out.write(content)
+    url = f"{live_server.url}/packages/big/1.0/{stored['filename']}"
+    status, headers, body = fetch(url, auth("reader"))
+    assert status == 200 and len(body) == len(content)
+    assert hashlib.sha256(body).digest() == hashlib.sha256(content).digest()
+    assert headers["Content-Type"] == "application/octet-stream"
+    etag = headers["ETag"]
+    status, headers, body = fetch(url, {**auth("reader"), "Range": "bytes=5000000-5000099"})
+    assert status == 206 and body == content[5_000_000:5_000_100]
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as error:
+        fetch(url, {**auth("reader"), "If-None-Match": etag})
+    assert error.value.code == 304

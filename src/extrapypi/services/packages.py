@@ -62,15 +62,26 @@ def remove_maintainer(dbsession: Session, package: Package, user: User, actor: U
     )
 
 
-def get_release(dbsession: Session, package: Package, version: str) -> Release | None:
+def get_release(
+    dbsession: Session, package: Package, version: str, with_files: bool = True
+) -> Release | None:
+    """The release in any spelling of its version; ``with_files=False`` leaves them to a lookup."""
     try:
         canonical = canonical_version(version)
     except ValueError:
         return None
+    query = select(Release).where(
+        Release.package_id == package.id, Release.canonical_version == canonical
+    )
+    if with_files:
+        query = query.options(selectinload(Release.files))
+    return dbsession.scalars(query).one_or_none()
+
+
+def get_release_file(dbsession: Session, release: Release, filename: str) -> File | None:
+    """One file of a release by name (a download needs no other row)."""
     return dbsession.scalars(
-        select(Release)
-        .where(Release.package_id == package.id, Release.canonical_version == canonical)
-        .options(selectinload(Release.files))
+        select(File).where(File.release_id == release.id, File.filename == filename)
     ).one_or_none()
 
 
