@@ -182,3 +182,51 @@ def count_active_admins(dbsession: Session) -> int:
 
 def touch_last_login(user: User) -> None:
     user.last_login = utcnow()
+
+
+def list_users(dbsession: Session) -> list[User]:
+    return list(dbsession.scalars(select(User).order_by(User.username)))
+
+
+def _is_active_admin(user: User) -> bool:
+    return user.role == Role.ADMIN.value and user.is_active
+
+
+def _keep_an_admin(dbsession: Session, user: User, change: str) -> None:
+    """Refuse a change that would leave nobody able to administer the index."""
+    if _is_active_admin(user) and count_active_admins(dbsession) <= 1:
+        raise AccountError(
+            f"{user.username!r} is the last active admin: refusing to {change}. "
+            "Make another user an active admin first."
+        )
+
+
+def change_role(dbsession: Session, user: User, role: str, actor: User | None = None) -> None:
+    new_role = validate_role(role)
+    if new_role is not Role.ADMIN:
+        _keep_an_admin(dbsession, user, f"demote it to {new_role.value}")
+    old_role, user.role = user.role, new_role.value
+    record(
+        dbsession, "change role", detail=f"{user.username}: {old_role} → {user.role}", user=actor
+    )
+
+
+def set_active(dbsession: Session, user: User, active: bool, actor: User | None = None) -> None:
+    if not active:
+        _keep_an_admin(dbsession, user, "deactivate it")
+    user.is_active = active
+    record(
+        dbsession,
+        "activate user" if active else "deactivate user",
+        detail=user.username,
+        user=actor,
+    )
+
+
+def delete_user(dbsession: Session, user: User, actor: User | None = None) -> None:
+    """Delete an account; its uploads and journal entries stay, without the user."""
+    _keep_an_admin(dbsession, user, "delete it")
+    username = user.username
+    dbsession.delete(user)
+    dbsession.flush()
+    record(dbsession, "delete user", detail=username, user=actor)
