@@ -135,10 +135,10 @@ def check_storage(
             problem.action = "cannot repair: no copy of these bytes anywhere; restore from a backup"
             return
         token, digests = match
-        problem.action = f"a staged leftover ({token}) has these bytes"
+        used_tokens.add(token)  # reported with this row, not again as a leftover
+        problem.action = f"a staged leftover ({token}) has these bytes; --repair publishes it"
         if repair:
             storage.publish(StagedFile(token, digests), key)
-            used_tokens.add(token)
             problem.repaired = True
             problem.action = f"published the staged leftover {token}"
 
