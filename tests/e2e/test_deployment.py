@@ -24,7 +24,14 @@ def _get(url: str, headers: dict | None = None) -> tuple[int, bytes]:
 
 
 class Served:
-    def __init__(self, command: list[str], port: int, log: Path, env: dict | None = None):
+    def __init__(
+        self,
+        command: list[str],
+        port: int,
+        log: Path,
+        env: dict | None = None,
+        ping_path: str = "/ping",
+    ):
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log
         with open(log, "w") as out:
@@ -36,7 +43,7 @@ class Served:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{command[0]} exited: {log.read_text()}")
             try:
-                if _get(self.url + "/ping") == (200, b"pong"):
+                if _get(self.url + ping_path) == (200, b"pong"):
                     return
             except OSError:
                 pass
@@ -45,7 +52,9 @@ class Served:
         raise RuntimeError(f"{command[0]} did not answer /ping: {log.read_text()}")
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)  # gunicorn and uwsgi both quit on SIGINT
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # gunicorn, uwsgi and pserve quit on SIGINT
         try:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -108,3 +117,37 @@ def test_uwsgi_ini_paste(base_settings, data, tmp_path, serve):
     )
     served = serve([venv_tool("uwsgi"), "--ini-paste-logged", str(ini)], port)
     _assert_serves_the_index(served, "uwsgi-user")
+
+
+def test_waitress_behind_a_proxy_honours_forwarded_headers_and_sub_path(
+    base_settings, data, tmp_path, serve
+):
+    """pserve with the trusted_proxy and url_prefix lines production.ini documents."""
+    data.user("proxied")
+    port = free_port()
+    ini = Path(write_ini(tmp_path / "proxied.ini", base_settings, port=port))
+    ini.write_text(
+        ini.read_text().replace(
+            "threads = 8",
+            "threads = 8\ntrusted_proxy = 127.0.0.1\n"
+            "trusted_proxy_headers = x-forwarded-proto x-forwarded-host x-forwarded-for\n"
+            "clear_untrusted_proxy_headers = true\nurl_prefix = /pypi",
+        )
+    )
+    served = Served(
+        [venv_tool("pserve"), str(ini)], port, tmp_path / "pserve.log", ping_path="/pypi/ping"
+    )
+    try:
+        forwarded = {
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "pypi.example.com",
+            "X-Forwarded-For": "203.0.113.9",
+        }
+        status, body = _get(served.url + "/pypi/", {**forwarded, **basic_auth("proxied")})
+        assert status == 200
+        assert b'href="https://pypi.example.com/pypi/static/style.css"' in body
+        status, _ = _get(served.url + "/pypi/simple/", forwarded)
+        assert status == 401
+        assert _get(served.url + "/pypi/ping") == (200, b"pong")
+    finally:
+        served.stop()
