@@ -89,6 +89,10 @@ class SecurityPolicy:
     def identity(self, request) -> Identity | None:
         return self._identity.get_or_create(request)
 
+    def identity_if_known(self, request) -> Identity | None:
+        """The identity if this request already established it; never authenticates (for logs)."""
+        return self._identity.get(request, None)
+
     def authenticated_userid(self, request) -> int | None:
         identity = self.identity(request)
         return identity.user.id if identity is not None else None

@@ -10,14 +10,20 @@ from ..permissions import Role
 from ..services.accounts import AccountError, NewUser, count_users, create_user
 from ..settings import ConfigurationError, get_app_settings
 
+DESCRIPTION = (
+    "Run the database migrations (safe to repeat) and, on an empty database, "
+    "create a first admin and a first installer account."
+)
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="initialize_db",
-        description="Run the database migrations (safe to repeat) and, on an empty database, "
-        "create a first admin and a first installer account.",
-    )
-    parser.add_argument("config_uri", help="the ini file, e.g. production.ini")
+
+def add_arguments(parser: argparse.ArgumentParser, config_optional: bool = False) -> None:
+    """The options, shared with ``extrapypi init`` (whose ini may come from the environment)."""
+    if config_optional:
+        parser.add_argument(
+            "config_uri", nargs="?", help="the ini file (default: $EXTRAPYPI_CONFIG)"
+        )
+    else:
+        parser.add_argument("config_uri", help="the ini file, e.g. production.ini")
     parser.add_argument("--admin-user", default="admin")
     parser.add_argument("--admin-password", default="admin")
     parser.add_argument("--installer-user", default="pip")
@@ -25,6 +31,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--no-default-users", action="store_true", help="create no users, only the schema"
     )
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="initialize_db", description=DESCRIPTION)
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -45,7 +56,10 @@ def seed_users(request, args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return run(parse_args(sys.argv[1:] if argv is None else argv))
+
+
+def run(args: argparse.Namespace) -> int:
     setup_logging(args.config_uri)
     try:
         schema.upgrade(args.config_uri)

@@ -226,7 +226,9 @@ def _keep_an_admin(dbsession: Session, user: User, still_admin: bool) -> None:
         .with_for_update()
     ).all()
     if len(admins) <= 1:
-        raise AccountError(f"{user.username} is the last active admin; make another admin first.")
+        raise AccountError(
+            f"{user.username!r} is the last active admin: make another user an active admin first."
+        )
 
 
 def validate_email(email: str) -> str:
@@ -267,7 +269,7 @@ def update_user(
         )
 
 
-def delete_user(dbsession: Session, user: User, actor: User | None) -> None:
+def delete_user(dbsession: Session, user: User, actor: User | None = None) -> None:
     """Remove an account; its uploads and journal entries stay, with the uploader unset."""
     if actor is not None and actor.id == user.id:
         raise AccountError("You cannot delete your own account.")
@@ -315,3 +317,23 @@ def change_own_password(
 def change_own_email(dbsession: Session, user: User, email: str) -> None:
     user.email = validate_email(email)
     record(dbsession, "change email", detail=user.username, user=user)
+
+
+def change_role(dbsession: Session, user: User, role: str, actor: User | None = None) -> None:
+    new_role = validate_role(role)
+    _keep_an_admin(dbsession, user, still_admin=new_role is Role.ADMIN)
+    old_role, user.role = user.role, new_role.value
+    record(
+        dbsession, "change role", detail=f"{user.username}: {old_role} → {user.role}", user=actor
+    )
+
+
+def set_active(dbsession: Session, user: User, active: bool, actor: User | None = None) -> None:
+    _keep_an_admin(dbsession, user, still_admin=active)
+    user.is_active = active
+    record(
+        dbsession,
+        "activate user" if active else "deactivate user",
+        detail=user.username,
+        user=actor,
+    )

@@ -1,6 +1,7 @@
 """Packages, releases and files: lookups, creation, maintainers, yanking and deletion."""
 
 import io
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -11,6 +12,13 @@ from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
 from .journal import record
 from .names import canonical_version, normalize_name, version_sort_key
+
+log = logging.getLogger(__name__)
+
+
+def log_after_commit(transaction, message: str, *args) -> None:
+    """Log an upload or deletion at INFO once it is committed (an aborted one never happened)."""
+    transaction.addAfterCommitHook(lambda success: success and log.info(message, *args))
 
 
 class PackageError(ValueError):
@@ -180,6 +188,16 @@ def add_file(
     publish_on_commit(transaction, storage, staged, storage_key(package, filename))
     dbsession.add(file)
     dbsession.flush()  # the unique filename decides a race here, before anything is published
+    log_after_commit(
+        transaction,
+        "upload %s (%s %s, %d bytes, sha256 %s) by %s",
+        filename,
+        package.name,
+        release.version,
+        digests.size,
+        digests.sha256,
+        _name(uploader),
+    )
     touch_package(
         package, release.summary if release.sort_key == latest_sort_key(package) else None
     )
@@ -222,6 +240,10 @@ def set_yanked(
     )
 
 
+def _name(user: User | None) -> str:
+    return user.username if user is not None else "-"
+
+
 def _bury_file(dbsession: Session, storage: Storage, transaction, file: File, package: Package):
     if dbsession.get(FileTombstone, file.filename) is None:
         dbsession.add(FileTombstone(filename=file.filename))
@@ -238,6 +260,7 @@ def delete_file(
     _bury_file(dbsession, storage, transaction, file, package)
     release.files.remove(file)
     dbsession.delete(file)
+    log_after_commit(transaction, "delete file %s by %s", file.filename, _name(actor))
     record(
         dbsession,
         "delete file",
@@ -257,6 +280,9 @@ def delete_release(
         _bury_file(dbsession, storage, transaction, file, package)
     package.releases.remove(release)
     dbsession.delete(release)
+    log_after_commit(
+        transaction, "delete release %s %s by %s", package.name, release.version, _name(actor)
+    )
     record(
         dbsession,
         "delete release",
@@ -274,4 +300,5 @@ def delete_package(
         for file in release.files:
             _bury_file(dbsession, storage, transaction, file, package)
     dbsession.delete(package)
+    log_after_commit(transaction, "delete package %s by %s", package.name, _name(actor))
     record(dbsession, "delete package", package_name=package.name, user=actor, changes_index=True)

@@ -118,3 +118,7 @@ class Storage(ABC):
     def hash_file(self, key: str) -> Digests:
         with self.open(key) as stream:
             return copy_hashing(stream, lambda chunk: None)
+
+    def inspect_staged(self, token: str) -> tuple[Digests, float]:
+        """Hash a staged leftover and give its age in seconds (``check`` finishes or drops it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot inspect staged files")

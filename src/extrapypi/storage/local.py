@@ -2,28 +2,39 @@
 
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import BinaryIO
+from urllib.parse import quote
 
-from pyramid.response import FileResponse
+from pyramid.response import FileResponse, Response
+from pyramid.settings import asbool
 
-from .base import StagedFile, Storage, check_key, copy_hashing
+from .base import Digests, StagedFile, Storage, check_key, copy_hashing
 
 STAGING_DIR = ".staging"
 
 
 class LocalStorage(Storage):
-    def __init__(self, root: str):
+    def __init__(self, root: str, accel_redirect: str = "", sendfile: bool = False):
         self.root = os.path.abspath(root)
         self.staging = os.path.join(self.root, STAGING_DIR)
         os.makedirs(self.staging, exist_ok=True)
+        #: nginx ``internal`` location serving ``root`` (``X-Accel-Redirect``), e.g. ``/_files/``
+        self.accel_redirect = "/" + accel_redirect.strip("/") + "/" if accel_redirect else ""
+        #: Apache mod_xsendfile / lighttpd: answer with ``X-Sendfile: <path>`` instead of bytes
+        self.sendfile = sendfile
 
     @classmethod
     def from_settings(cls, settings: dict) -> "LocalStorage":
         root = settings.get("extrapypi.storage.path") or settings.get("extrapypi.packages_root")
         if not root:
             raise ValueError("extrapypi.storage.path must name the directory that holds the files")
-        return cls(root)
+        return cls(
+            root,
+            accel_redirect=settings.get("extrapypi.storage.accel_redirect", "").strip(),
+            sendfile=asbool(settings.get("extrapypi.storage.sendfile", False)),
+        )
 
     def path(self, key: str) -> str:
         directory, _, filename = check_key(key).partition("/")
@@ -86,5 +97,22 @@ class LocalStorage(Storage):
     def iter_staged(self) -> Iterator[str]:
         yield from sorted(os.listdir(self.staging))
 
+    def inspect_staged(self, token: str) -> tuple[Digests, float]:
+        path = self._staged_path(token)
+        age = time.time() - os.stat(path).st_mtime
+        with open(path, "rb") as stream:
+            return copy_hashing(stream, lambda chunk: None), age
+
     def download_response(self, request, key: str, content_type: str):
-        return FileResponse(self.path(key), request=request, content_type=content_type)
+        path = self.path(key)
+        if self.accel_redirect or self.sendfile:
+            if not os.path.isfile(path):
+                raise FileNotFoundError(path)
+            # The front server sends the bytes; the app only decided who may have them.
+            response = Response(content_type=content_type)
+            if self.accel_redirect:
+                response.headers["X-Accel-Redirect"] = self.accel_redirect + quote(key)
+            else:
+                response.headers["X-Sendfile"] = path
+            return response
+        return FileResponse(path, request=request, content_type=content_type)

@@ -1,0 +1,503 @@
+"""The ``extrapypi`` command: configuration, users, consistency check, export and import.
+
+Exit codes: 0 done, 1 failed (the message says why), 2 the command line itself was wrong.
+Business rules live in the services; this module parses arguments, opens the app and prints.
+"""
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pyramid.paster import bootstrap, setup_logging
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..permissions import Role
+from ..services import accounts
+from ..settings import ConfigurationError, get_app_settings
+
+OK, FAILED, USAGE = 0, 1, 2
+ROLE_CHOICES = [role.value for role in Role]
+
+
+class CommandError(Exception):
+    """A failure to report in one line; exit code 1."""
+
+
+class UsageError(Exception):
+    """The command line was wrong in a way argparse cannot see; exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _print(*lines: str) -> None:
+    for line in lines:
+        print(line)
+
+
+@contextmanager
+def app_env(config_uri: str, logging: bool = True) -> Iterator[dict]:
+    """The app built from ``config_uri``, with a request whose transaction is open."""
+    if not os.path.isfile(config_uri.partition("#")[0]):
+        raise CommandError(f"no such configuration file: {config_uri}")
+    if logging:
+        setup_logging(config_uri)
+    with bootstrap(config_uri) as env, env["request"].tm:
+        yield env
+
+
+def read_password(from_stdin: bool, stdin=None) -> str:
+    """From the first line of stdin (``--password-stdin``) or a prompt with confirmation."""
+    stdin = stdin or sys.stdin
+    if from_stdin:
+        password = stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password on standard input")
+        return password
+    if not stdin.isatty():
+        raise UsageError("no terminal to ask for the password: pass it with --password-stdin")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != password:
+        raise CommandError("the two passwords differ; nothing changed")
+    return password
+
+
+def _user_or_fail(dbsession, username: str):
+    user = accounts.get_user(dbsession, username)
+    if user is None:
+        raise CommandError(f"no user named {username!r} (see: extrapypi user list)")
+    return user
+
+
+# ---------------------------------------------------------------------------------------------
+# new-config / start
+
+
+def cmd_new_config(args: argparse.Namespace) -> int:
+    from .new_config import ConfigExists, render_config, write_config
+
+    text = render_config(args.base_dir, args.host, args.port, args.database_url)
+    try:
+        path = write_config(args.file, text, args.base_dir)
+    except ConfigExists as error:
+        raise CommandError(str(error)) from None
+    except OSError as error:
+        raise CommandError(f"cannot write {args.file}: {error.strerror}") from None
+    _print(
+        f"Wrote {path} (readable by you only; it holds the secret).",
+        "Next steps:",
+        f"  extrapypi init {path}              # create the database and a first admin",
+        f"  pserve {path}                      # serve on http://{args.host}:{args.port}/",
+    )
+    return OK
+
+
+# ---------------------------------------------------------------------------------------------
+# init (the original's spelling of initialize_db)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from . import initialize_db
+
+    args.config_uri = _config_or_env(args.config_uri)
+    if not os.path.isfile(args.config_uri):
+        raise CommandError(f"no such configuration file: {args.config_uri}")
+    return initialize_db.run(args)
+
+
+def _config_or_env(config_uri: str | None) -> str:
+    config_uri = config_uri or os.environ.get("EXTRAPYPI_CONFIG")
+    if not config_uri:
+        raise UsageError("name the ini file (or set EXTRAPYPI_CONFIG)")
+    return config_uri
+
+
+# ---------------------------------------------------------------------------------------------
+# user ...
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    role = accounts.validate_role(args.role)  # before asking for a password
+    password = read_password(args.password_stdin)
+    with app_env(args.config_uri) as env:
+        request = env["request"]
+        user = accounts.create_user(
+            request.dbsession,
+            accounts.NewUser(args.username, password, role, args.email or "", not args.inactive),
+            rounds=get_app_settings(request.registry).bcrypt_rounds,
+        )
+        _print(
+            f"Created user {user.username!r} ({user.role}{'' if user.is_active else ', inactive'})."
+        )
+    return OK
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    with app_env(args.config_uri) as env:
+        users = accounts.list_users(env["request"].dbsession)
+        rows = [("USERNAME", "ROLE", "ACTIVE", "EMAIL", "LAST LOGIN")]
+        for user in users:
+            last = user.last_login.strftime("%Y-%m-%d %H:%M") if user.last_login else "never"
+            rows.append(
+                (user.username, user.role, "yes" if user.is_active else "no", user.email, last)
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return OK
+
+
+def cmd_user_set_role(args: argparse.Namespace) -> int:
+    accounts.validate_role(args.role)
+    with app_env(args.config_uri) as env:
+        dbsession = env["request"].dbsession
+        user = _user_or_fail(dbsession, args.username)
+        accounts.change_role(dbsession, user, args.role)
+        _print(f"{user.username!r} is now {user.role}.")
+    return OK
+
+
+def cmd_user_set_password(args: argparse.Namespace) -> int:
+    with app_env(args.config_uri) as env:
+        request = env["request"]
+        user = _user_or_fail(request.dbsession, args.username)  # before asking
+        password = read_password(args.password_stdin)
+        rounds = get_app_settings(request.registry).bcrypt_rounds
+        accounts.set_password(request.dbsession, user, password, rounds)
+        _print(f"Password of {user.username!r} changed.")
+    return OK
+
+
+def _set_active(active: bool) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        with app_env(args.config_uri) as env:
+            dbsession = env["request"].dbsession
+            user = _user_or_fail(dbsession, args.username)
+            accounts.set_active(dbsession, user, active)
+            _print(f"{user.username!r} is now {'active' if active else 'inactive'}.")
+        return OK
+
+    return command
+
+
+def cmd_user_delete(args: argparse.Namespace) -> int:
+    with app_env(args.config_uri) as env:
+        dbsession = env["request"].dbsession
+        user = _user_or_fail(dbsession, args.username)
+        accounts.delete_user(dbsession, user)
+        _print(f"Deleted user {args.username!r}.")
+    return OK
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """The original extrapypi's ``create-user USERNAME EMAIL --role R``."""
+    args.config_uri = _config_or_env(args.config)
+    args.inactive = False
+    return cmd_user_add(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# check / export / import
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..services.consistency import check_storage
+
+    with app_env(args.config_uri) as env:
+        report = check_storage(
+            env["request"].dbsession,
+            env["registry"]["extrapypi.storage"],
+            repair=args.repair,
+            verify_hashes=not args.no_hashes,
+            min_staged_age=args.min_staged_age,
+        )
+    for problem in report.problems:
+        print(("repaired " if problem.repaired else "") + problem.describe())
+    unresolved = len(report.unresolved)
+    summary = (
+        f"{report.files_checked} files in the database, {report.keys_seen} in storage: "
+        f"{len(report.problems)} problems, {len(report.problems) - unresolved} repaired, "
+        f"{unresolved} left."
+    )
+    if not report.problems:
+        summary = (
+            f"{report.files_checked} files in the database, {report.keys_seen} in storage: "
+            "consistent."
+        )
+    print(summary)
+    if unresolved and not args.repair:
+        print("Run again with --repair to fix what can be fixed.", file=sys.stderr)
+    return OK if report.consistent else FAILED
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..services.export import ExportError, export_index
+
+    with app_env(args.config_uri) as env:
+        try:
+            report = export_index(
+                env["request"].dbsession, env["registry"]["extrapypi.storage"], Path(args.directory)
+            )
+        except ExportError as error:
+            raise CommandError(str(error)) from None
+    for problem in report.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    print(
+        f"Exported {report.packages} packages, {report.releases} releases, {report.files} files "
+        f"({report.bytes} bytes) and {report.users} users to {report.directory}."
+    )
+    return FAILED if report.problems else OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Validated like uploads (services/importer.py); the same code as ``import_dists``."""
+    from . import import_dists
+
+    if not os.path.isdir(args.directory):
+        raise CommandError(f"no such directory: {args.directory}")
+    if not os.path.isfile(args.config_uri):
+        raise CommandError(f"no such configuration file: {args.config_uri}")
+    return import_dists.run(args)
+
+
+# ---------------------------------------------------------------------------------------------
+# the parser
+
+
+class Parser(argparse.ArgumentParser):
+    """No abbreviated options: ``--password`` must not quietly mean ``--password-stdin``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config_uri", metavar="INI", help="the configuration file, e.g. production.ini"
+    )
+
+
+def _add_password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of prompting",
+    )
+
+
+def _add_new_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--base-dir",
+        metavar="DIR",
+        help="directory for the SQLite database and the packages (default: var/ beside the ini)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address waitress listens on")
+    parser.add_argument("--port", type=int, default=6543, help="port waitress listens on")
+    parser.add_argument(
+        "--database-url", metavar="URL", help="a PostgreSQL/MySQL URL instead of SQLite"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="extrapypi",
+        description="Run and look after an extrapypi index. `extrapypi COMMAND --help` for more.",
+        epilog="Exit codes: 0 done, 1 failed, 2 wrong usage. Documentation: docs/cli.md.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    new_config = commands.add_parser(
+        "new-config",
+        help="write a production-ready ini file (refuses to overwrite)",
+        description="Write a production-ready ini: a random secret, SQLite and the packages "
+        "under --base-dir, waitress on --host/--port, logging. Never overwrites a file.",
+    )
+    new_config.add_argument("file", metavar="FILE.ini")
+    _add_new_config_options(new_config)
+    new_config.set_defaults(handler=cmd_new_config)
+
+    start = commands.add_parser(
+        "start",
+        help="alias of new-config (the original extrapypi's spelling)",
+        description="Same as `extrapypi new-config FILE`: `extrapypi start --filename FILE`.",
+    )
+    start.add_argument("--filename", dest="file", metavar="FILE.ini", required=True)
+    _add_new_config_options(start)
+    start.set_defaults(handler=cmd_new_config)
+
+    from .initialize_db import DESCRIPTION, add_arguments
+
+    init = commands.add_parser(
+        "init",
+        help="alias of initialize_db: migrate the database, seed first users",
+        description=f"Same as `initialize_db INI`. {DESCRIPTION}",
+    )
+    add_arguments(init, config_optional=True)
+    init.set_defaults(handler=cmd_init)
+
+    user = commands.add_parser(
+        "user", help="manage accounts", description="Manage accounts without the dashboard."
+    )
+    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+
+    add = user_commands.add_parser(
+        "add", help="create a user", description="Create a user; the password is prompted for."
+    )
+    _add_config(add)
+    add.add_argument("username")
+    add.add_argument("--email", default="")
+    add.add_argument("--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES)
+    add.add_argument("--inactive", action="store_true", help="create the account switched off")
+    _add_password_stdin(add)
+    add.set_defaults(handler=cmd_user_add)
+
+    listing = user_commands.add_parser("list", help="list users", description="List users.")
+    _add_config(listing)
+    listing.set_defaults(handler=cmd_user_list)
+
+    set_role = user_commands.add_parser(
+        "set-role",
+        help="change a user's role",
+        description="Change a user's role; the last active admin cannot be demoted.",
+    )
+    _add_config(set_role)
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=ROLE_CHOICES)
+    set_role.set_defaults(handler=cmd_user_set_role)
+
+    set_password = user_commands.add_parser(
+        "set-password", help="set a user's password", description="Set a user's password."
+    )
+    _add_config(set_password)
+    set_password.add_argument("username")
+    _add_password_stdin(set_password)
+    set_password.set_defaults(handler=cmd_user_set_password)
+
+    for name, active, text in (
+        ("activate", True, "let a user log in again"),
+        ("deactivate", False, "stop a user from logging in (the last active admin cannot be)"),
+    ):
+        sub = user_commands.add_parser(
+            name, help=text, description=text[0].upper() + text[1:] + "."
+        )
+        _add_config(sub)
+        sub.add_argument("username")
+        sub.set_defaults(handler=_set_active(active))
+
+    delete = user_commands.add_parser(
+        "delete",
+        help="delete a user",
+        description="Delete a user; their uploads stay. The last active admin cannot be deleted.",
+    )
+    _add_config(delete)
+    delete.add_argument("username")
+    delete.set_defaults(handler=cmd_user_delete)
+
+    create_user = commands.add_parser(
+        "create-user",
+        help="alias of `user add` (the original extrapypi's spelling)",
+        description="Same as `extrapypi user add INI USERNAME --email EMAIL --role ROLE`.",
+    )
+    create_user.add_argument("username")
+    create_user.add_argument("email")
+    create_user.add_argument("--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES)
+    create_user.add_argument(
+        "--config", metavar="INI", help="the configuration file (default: $EXTRAPYPI_CONFIG)"
+    )
+    _add_password_stdin(create_user)
+    create_user.set_defaults(handler=cmd_create_user)
+
+    check = commands.add_parser(
+        "check",
+        help="compare the database with the stored files",
+        description="Report rows without files, files without rows, hash mismatches and "
+        "staged leftovers; exit 1 while anything is left inconsistent.",
+    )
+    _add_config(check)
+    check.add_argument(
+        "--repair",
+        action="store_true",
+        help="delete orphans and leftovers, finish interrupted publishes, restore METADATA files",
+    )
+    check.add_argument(
+        "--no-hashes", action="store_true", help="check presence only, do not read every file"
+    )
+    check.add_argument(
+        "--min-staged-age",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
+        help="ignore staged uploads younger than this (they may be in progress; default 3600)",
+    )
+    check.set_defaults(handler=cmd_check)
+
+    export = commands.add_parser(
+        "export",
+        help="copy all files and a JSON manifest to a directory",
+        description="Write every file and manifest.json (packages, releases, files with hashes, "
+        "users without password hashes, maintainers) into DIR, which must be new or empty.",
+    )
+    _add_config(export)
+    export.add_argument("directory", metavar="DIR")
+    export.set_defaults(handler=cmd_export)
+
+    importer = commands.add_parser(
+        "import",
+        help="import the distributions found in a directory",
+        description="Import wheels and sdists from DIR (a pypiserver folder, a dump): validated "
+        "like uploads, duplicates skipped, safe to run again.",
+    )
+    _add_config(importer)
+    importer.add_argument("directory", metavar="DIR")
+    importer.add_argument(
+        "--user",
+        metavar="NAME",
+        help="record this user as uploader, and as maintainer of the packages it creates",
+    )
+    importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
+    importer.set_defaults(handler=cmd_import)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help (0) or a usage error (2), already printed
+        return exit.code if isinstance(exit.code, int) else USAGE
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"extrapypi: error: {error}", file=sys.stderr)
+        return USAGE
+    except (CommandError, accounts.AccountError, ConfigurationError) as error:
+        print(f"extrapypi: {error}", file=sys.stderr)
+        return FAILED
+    except SQLAlchemyError as error:
+        reason = str(error).splitlines()[0]
+        print(
+            f"extrapypi: database error: {reason}\n"
+            "Is the database reachable, and initialized (`extrapypi init INI`)?",
+            file=sys.stderr,
+        )
+        return FAILED
+
+
+def run() -> None:
+    """Console-script entry point: argparse's own exits keep their codes (2 for usage)."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
