@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from alembic import op
 from extrapypi.models.meta import UTCDateTime
-from extrapypi.models.types import ExactString
+from extrapypi.models.types import ExactString, LongText
 
 revision = "e952d5d84fa3"
 down_revision = None
@@ -106,7 +106,7 @@ def upgrade() -> None:
         sa.Column("sort_key", ExactString(255), nullable=False),
         sa.Column("metadata_version", sa.String(length=10), nullable=False),
         sa.Column("summary", sa.String(length=512), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("description", LongText(), nullable=False),
         sa.Column("description_content_type", sa.String(length=128), nullable=False),
         sa.Column("requires_python", sa.String(length=255), nullable=False),
         sa.Column("requires_dist", sa.JSON(), nullable=False),
@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("author_email", sa.String(length=512), nullable=False),
         sa.Column("maintainer", sa.String(length=512), nullable=False),
         sa.Column("maintainer_email", sa.String(length=512), nullable=False),
-        sa.Column("license", sa.Text(), nullable=False),
+        sa.Column("license", LongText(), nullable=False),
         sa.Column("license_expression", sa.String(length=512), nullable=False),
         sa.Column("home_page", sa.String(length=1024), nullable=False),
         sa.Column("project_urls", sa.JSON(), nullable=False),

@@ -587,8 +587,18 @@ def test_upload_with_only_md5_like_old_setuptools(testapp, dev, auth, engine):
         assert connection.execute(sa.select(File.md5)).scalar() == hashlib.md5(built[1]).hexdigest()
 
 
-def test_long_descriptive_fields_are_cut_not_refused(testapp, dev, auth, engine):
-    description = "é" * 40_000  # 80,000 bytes: more than MySQL's TEXT holds
+def test_long_descriptive_fields_are_kept_or_cut_not_refused(testapp, dev, auth, engine):
+    long_readme = "é" * 40_000  # 80,000 bytes: more than MySQL's plain TEXT would hold
+    post(
+        testapp,
+        sdist_bytes("readme", "1.0"),
+        auth(dev),
+        status=200,
+        description=long_readme,
+    )
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(Release.description)).scalar() == long_readme
+    description = "é" * (2 * 1024 * 1024 + 10)  # over the 4 MiB kept for display
     post(
         testapp,
         sdist_bytes("wordy", "1.0"),
@@ -598,11 +608,16 @@ def test_long_descriptive_fields_are_cut_not_refused(testapp, dev, auth, engine)
         description=description,
     )
     with engine.connect() as connection:
-        release = connection.execute(sa.select(Release)).one()
+        release = connection.execute(
+            sa.select(Release)
+            .where(Release.version == "1.0")
+            .join(Release.package)
+            .where(sa.text("packages.normalized_name = 'wordy'"))
+        ).one()
     assert len(release.author) == 512
     assert release.description.startswith("é" * 1000)
     assert release.description.endswith("the full text is in the distribution's metadata]")
-    assert len(release.description.encode()) <= 65_535
+    assert len(release.description.encode()) <= 4 * 1024 * 1024
 
 
 def test_form_field_that_is_not_utf8_is_400(testapp, dev, auth, engine, storage_root):

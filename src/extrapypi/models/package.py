@@ -10,14 +10,13 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON
 
 from .meta import Base, UTCDateTime, utcnow
-from .types import ExactString
+from .types import ExactString, LongText
 from .user import User
 
 package_maintainers = Table(
@@ -65,7 +64,7 @@ class Release(Base):
 
     metadata_version: Mapped[str] = mapped_column(String(10), default="")
     summary: Mapped[str] = mapped_column(String(512), default="")
-    description: Mapped[str] = mapped_column(Text, default="")
+    description: Mapped[str] = mapped_column(LongText(), default="")
     description_content_type: Mapped[str] = mapped_column(String(128), default="")
     requires_python: Mapped[str] = mapped_column(String(255), default="")
     requires_dist: Mapped[list] = mapped_column(JSON, default=list)
@@ -74,7 +73,7 @@ class Release(Base):
     author_email: Mapped[str] = mapped_column(String(512), default="")
     maintainer: Mapped[str] = mapped_column(String(512), default="")
     maintainer_email: Mapped[str] = mapped_column(String(512), default="")
-    license: Mapped[str] = mapped_column(Text, default="")
+    license: Mapped[str] = mapped_column(LongText(), default="")
     license_expression: Mapped[str] = mapped_column(String(512), default="")
     home_page: Mapped[str] = mapped_column(String(1024), default="")
     #: ``[[label, url], ...]`` in the order given.

@@ -60,9 +60,9 @@ CUT_LENGTHS = {
     "home_page": 1024,
     "keywords": 1024,
 }
-#: Text columns (MySQL TEXT holds 64 KiB): longer values are cut for display; the full text stays
-#: in the distribution's own METADATA.
-MAX_TEXT_BYTES = 65_535
+#: Description and license (MEDIUMTEXT on MySQL): longer values are cut for display; the full
+#: text stays in the distribution's own METADATA.
+MAX_TEXT_BYTES = 4 * 1024 * 1024
 TRUNCATED = "\n\n[… cut: the full text is in the distribution's metadata]"
 
 
