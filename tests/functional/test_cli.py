@@ -371,3 +371,12 @@ def test_console_script_exit_codes(ini_file, engine, data):
     result = subprocess.run([script, "--help"], **run)
     assert result.returncode == 0
     assert "usage: extrapypi" in result.stdout
+
+
+def test_user_add_inactive_cannot_log_in_until_activated(ini_file, engine, data, stdin, testapp):
+    stdin("s3cret-later\n")
+    assert extrapypi(["user", "add", ini_file, "later", "--inactive", "--password-stdin"]) == 0
+    assert _users(engine) == {"later": ("installer", False)}
+    testapp.get("/", headers=basic_auth("later", "s3cret-later"), status=401)
+    assert extrapypi(["user", "activate", ini_file, "later"]) == 0
+    testapp.get("/", headers=basic_auth("later", "s3cret-later"), status=200)

@@ -121,18 +121,19 @@ def _config_or_env(config_uri: str | None) -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    role = accounts.validate_role(args.role)  # before asking for a password
-    password = read_password(args.password_stdin)
+    role = accounts.validate_role(args.role)
     with app_env(args.config_uri) as env:
         request = env["request"]
+        if accounts.get_user(request.dbsession, args.username.strip()) is not None:
+            raise CommandError(f"A user named {args.username.strip()!r} already exists.")
+        password = read_password(args.password_stdin)  # only once the name is known to be free
         user = accounts.create_user(
             request.dbsession,
             accounts.NewUser(args.username, password, role, args.email or "", not args.inactive),
             rounds=get_app_settings(request.registry).bcrypt_rounds,
         )
-        _print(
-            f"Created user {user.username!r} ({user.role}{'' if user.is_active else ', inactive'})."
-        )
+        state = "" if user.is_active else ", inactive"
+        _print(f"Created user {user.username!r} ({user.role}{state}).")
     return OK
 
 
