@@ -154,23 +154,12 @@ def cmd_user_list(args: argparse.Namespace) -> int:
     return OK
 
 
-def _update(dbsession, user, *, role: str | None = None, active: bool | None = None) -> None:
-    """Change one thing through the dashboard's rule (the last active admin stays one)."""
-    accounts.update_user(
-        dbsession,
-        user,
-        role=user.role if role is None else role,
-        email=user.email,
-        is_active=user.is_active if active is None else active,
-        actor=None,
-    )
-
-
 def cmd_user_set_role(args: argparse.Namespace) -> int:
+    accounts.validate_role(args.role)
     with app_env(args.config_uri) as env:
         dbsession = env["request"].dbsession
         user = _user_or_fail(dbsession, args.username)
-        _update(dbsession, user, role=args.role)
+        accounts.change_role(dbsession, user, args.role)
         _print(f"{user.username!r} is now {user.role}.")
     return OK
 
@@ -181,7 +170,7 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         user = _user_or_fail(request.dbsession, args.username)  # before asking
         password = read_password(args.password_stdin)
         rounds = get_app_settings(request.registry).bcrypt_rounds
-        accounts.admin_set_password(request.dbsession, user, password, password, None, rounds)
+        accounts.set_password(request.dbsession, user, password, rounds)
         _print(f"Password of {user.username!r} changed.")
     return OK
 
@@ -191,7 +180,7 @@ def _set_active(active: bool) -> Callable[[argparse.Namespace], int]:
         with app_env(args.config_uri) as env:
             dbsession = env["request"].dbsession
             user = _user_or_fail(dbsession, args.username)
-            _update(dbsession, user, active=active)
+            accounts.set_active(dbsession, user, active)
             _print(f"{user.username!r} is now {'active' if active else 'inactive'}.")
         return OK
 
@@ -202,7 +191,7 @@ def cmd_user_delete(args: argparse.Namespace) -> int:
     with app_env(args.config_uri) as env:
         dbsession = env["request"].dbsession
         user = _user_or_fail(dbsession, args.username)
-        accounts.delete_user(dbsession, user, None)
+        accounts.delete_user(dbsession, user)
         _print(f"Deleted user {args.username!r}.")
     return OK
 
@@ -268,14 +257,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    # scripts/import_dists.py (written with the uploads: it validates like them) does the work.
+    # Written with the uploads (it validates like them); imported only when used.
     try:
-        from . import import_dists
+        from ..services.importer import import_directory
     except ImportError as error:
         raise CommandError(f"import is not available in this installation: {error}") from None
-    if not os.path.isfile(args.config_uri):
-        raise CommandError(f"no such configuration file: {args.config_uri}")
-    return import_dists.run(args)
+
+    if not os.path.isdir(args.directory):
+        raise CommandError(f"no such directory: {args.directory}")
+    config_uri = args.config_uri
+    if not os.path.isfile(config_uri):
+        raise CommandError(f"no such configuration file: {config_uri}")
+    setup_logging(config_uri)
+    with bootstrap(config_uri) as env:
+        report = import_directory(env["request"], Path(args.directory), uploader=args.user)
+    print(report)
+    return OK if getattr(report, "ok", True) else FAILED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,17 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
         "import",
         cmd_import,
         "import the distributions found in a directory",
-        "Import the wheels and sdists found under DIR (a pypiserver packages directory or any "
-        "dump of files): metadata is read from each file and checked as for an upload; files "
-        "already in the index are skipped, so a re-run is harmless.",
+        "Import wheels and sdists from DIR (a pypiserver folder, a dump): validated like "
+        "uploads, duplicates skipped, safe to run again.",
     )
     importer.add_argument("directory", metavar="DIR")
-    importer.add_argument(
-        "--user",
-        metavar="NAME",
-        help="record this user as uploader, and as maintainer of the packages it creates",
-    )
-    importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
+    importer.add_argument("--user", metavar="NAME", help="record this user as the uploader")
     return parser
 
 

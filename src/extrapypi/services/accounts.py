@@ -189,109 +189,44 @@ def list_users(dbsession: Session) -> list[User]:
 
 
 def _is_active_admin(user: User) -> bool:
-    return user.is_active and user.role == Role.ADMIN.value
+    return user.role == Role.ADMIN.value and user.is_active
 
 
-def _keep_an_admin(dbsession: Session, user: User, still_admin: bool) -> None:
-    """Refuse a change that would leave no active admin to manage the index.
-
-    The admin rows are locked (``FOR UPDATE``), so two admins demoting each other at the same
-    moment cannot both pass the check.
-    """
-    if not _is_active_admin(user) or still_admin:
-        return
-    admins = dbsession.scalars(
-        select(User.id)
-        .where(User.role == Role.ADMIN.value, User.is_active.is_(True))
-        .with_for_update()
-    ).all()
-    if len(admins) <= 1:
-        raise AccountError(f"{user.username} is the last active admin; make another admin first.")
-
-
-def validate_email(email: str) -> str:
-    email = email.strip()
-    if len(email) > 255:
-        raise AccountError("An email address has at most 255 characters.")
-    if email and ("@" not in email or any(c.isspace() for c in email)):
-        raise AccountError(f"{email!r} does not look like an email address.")
-    return email
-
-
-def update_user(
-    dbsession: Session,
-    user: User,
-    *,
-    role: str,
-    email: str,
-    is_active: bool,
-    actor: User | None,
-) -> None:
-    """An admin's edit: role, email, active flag (deactivating ends the user's sessions too)."""
-    new_role = validate_role(role)
-    email = validate_email(email)
-    if actor is not None and actor.id == user.id and not is_active:
-        raise AccountError("You cannot deactivate your own account.")
-    _keep_an_admin(dbsession, user, is_active and new_role is Role.ADMIN)
-    changes = []
-    if user.role != new_role.value:
-        changes.append(f"role {user.role} → {new_role.value}")
-    if user.email != email:
-        changes.append("email")
-    if user.is_active != is_active:
-        changes.append("activated" if is_active else "deactivated")
-    user.role, user.email, user.is_active = new_role.value, email, is_active
-    if changes:
-        record(
-            dbsession, "update user", detail=f"{user.username}: {', '.join(changes)}", user=actor
+def _keep_an_admin(dbsession: Session, user: User, change: str) -> None:
+    """Refuse a change that would leave nobody able to administer the index."""
+    if _is_active_admin(user) and count_active_admins(dbsession) <= 1:
+        raise AccountError(
+            f"{user.username!r} is the last active admin: refusing to {change}. "
+            "Make another user an active admin first."
         )
 
 
-def delete_user(dbsession: Session, user: User, actor: User | None) -> None:
-    """Remove an account; its uploads and journal entries stay, with the uploader unset."""
-    if actor is not None and actor.id == user.id:
-        raise AccountError("You cannot delete your own account.")
-    _keep_an_admin(dbsession, user, still_admin=False)
+def change_role(dbsession: Session, user: User, role: str, actor: User | None = None) -> None:
+    new_role = validate_role(role)
+    if new_role is not Role.ADMIN:
+        _keep_an_admin(dbsession, user, f"demote it to {new_role.value}")
+    old_role, user.role = user.role, new_role.value
+    record(
+        dbsession, "change role", detail=f"{user.username}: {old_role} → {user.role}", user=actor
+    )
+
+
+def set_active(dbsession: Session, user: User, active: bool, actor: User | None = None) -> None:
+    if not active:
+        _keep_an_admin(dbsession, user, "deactivate it")
+    user.is_active = active
+    record(
+        dbsession,
+        "activate user" if active else "deactivate user",
+        detail=user.username,
+        user=actor,
+    )
+
+
+def delete_user(dbsession: Session, user: User, actor: User | None = None) -> None:
+    """Delete an account; its uploads and journal entries stay, without the user."""
+    _keep_an_admin(dbsession, user, "delete it")
     username = user.username
     dbsession.delete(user)
     dbsession.flush()
     record(dbsession, "delete user", detail=username, user=actor)
-
-
-def check_confirmation(password: str, confirmation: str) -> None:
-    if password != confirmation:
-        raise AccountError("The password and its confirmation differ.")
-
-
-def admin_set_password(
-    dbsession: Session,
-    user: User,
-    password: str,
-    confirmation: str,
-    actor: User | None,
-    rounds: int = 12,
-) -> None:
-    check_confirmation(password, confirmation)
-    set_password(dbsession, user, password, rounds)
-    record(dbsession, "set password", detail=user.username, user=actor)
-
-
-def change_own_password(
-    dbsession: Session,
-    user: User,
-    current: str,
-    new: str,
-    confirmation: str,
-    rounds: int = 12,
-) -> None:
-    """A user's own password change: the current password proves it is them."""
-    if not check_password(current, user.password_hash):
-        raise AccountError("The current password is wrong.")
-    check_confirmation(new, confirmation)
-    set_password(dbsession, user, new, rounds)
-    record(dbsession, "change password", detail=user.username, user=user)
-
-
-def change_own_email(dbsession: Session, user: User, email: str) -> None:
-    user.email = validate_email(email)
-    record(dbsession, "change email", detail=user.username, user=user)

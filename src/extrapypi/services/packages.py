@@ -175,6 +175,16 @@ def add_file(
     dbsession.add(file)
     dbsession.flush()  # the unique filename decides a race here, before anything is published
     publish_on_commit(transaction, storage, staged, storage_key(package, filename))
+    log_after_commit(
+        transaction,
+        "upload %s (%s %s, %d bytes, sha256 %s) by %s",
+        filename,
+        package.name,
+        release.version,
+        digests.size,
+        digests.sha256,
+        _name(uploader),
+    )
     touch_package(
         package, release.summary if release.sort_key == latest_sort_key(package) else None
     )
@@ -186,16 +196,6 @@ def add_file(
         filename=filename,
         user=uploader,
         changes_index=True,
-    )
-    log_after_commit(
-        transaction,
-        "upload %s (%s %s, %d bytes, sha256 %s) by %s",
-        filename,
-        package.name,
-        release.version,
-        digests.size,
-        digests.sha256,
-        _name(uploader),
     )
     return file
 

@@ -103,16 +103,6 @@ class Storage(ABC):
         with self.open(key) as stream:
             return copy_hashing(stream, lambda chunk: None)
 
-    def open_staged(self, token: str) -> BinaryIO:
-        """Read a staged leftover (for ``check``); FileNotFoundError if it is gone."""
-        raise NotImplementedError(f"{type(self).__name__} cannot read staged files")
-
-    def staged_age(self, token: str) -> float:
-        """Seconds since a staged leftover was last written (young ones may be in progress)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot date staged files")
-
     def inspect_staged(self, token: str) -> tuple[Digests, float]:
         """Hash a staged leftover and give its age in seconds (``check`` finishes or drops it)."""
-        age = self.staged_age(token)
-        with self.open_staged(token) as stream:
-            return copy_hashing(stream, lambda chunk: None), age
+        raise NotImplementedError(f"{type(self).__name__} cannot inspect staged files")

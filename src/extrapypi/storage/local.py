@@ -10,7 +10,7 @@ from urllib.parse import quote
 from pyramid.response import FileResponse, Response
 from pyramid.settings import asbool
 
-from .base import StagedFile, Storage, copy_hashing
+from .base import Digests, StagedFile, Storage, copy_hashing
 
 STAGING_DIR = ".staging"
 
@@ -107,11 +107,11 @@ class LocalStorage(Storage):
     def iter_staged(self) -> Iterator[str]:
         yield from sorted(os.listdir(self.staging))
 
-    def open_staged(self, token: str) -> BinaryIO:
-        return open(self._staged_path(token), "rb")
-
-    def staged_age(self, token: str) -> float:
-        return time.time() - os.stat(self._staged_path(token)).st_mtime
+    def inspect_staged(self, token: str) -> tuple[Digests, float]:
+        path = self._staged_path(token)
+        age = time.time() - os.stat(path).st_mtime
+        with open(path, "rb") as stream:
+            return copy_hashing(stream, lambda chunk: None), age
 
     def download_response(self, request, key: str, content_type: str):
         path = self.path(key)
