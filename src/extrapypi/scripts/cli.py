@@ -257,22 +257,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    # Written with the uploads (it validates like them); imported only when used.
-    try:
-        from ..services.importer import import_directory
-    except ImportError as error:
-        raise CommandError(f"import is not available in this installation: {error}") from None
+    """Validated like uploads (services/importer.py); the same code as ``import_dists``."""
+    from . import import_dists
 
     if not os.path.isdir(args.directory):
         raise CommandError(f"no such directory: {args.directory}")
-    config_uri = args.config_uri
-    if not os.path.isfile(config_uri):
-        raise CommandError(f"no such configuration file: {config_uri}")
-    setup_logging(config_uri)
-    with bootstrap(config_uri) as env:
-        report = import_directory(env["request"], Path(args.directory), uploader=args.user)
-    print(report)
-    return OK if getattr(report, "ok", True) else FAILED
+    if not os.path.isfile(args.config_uri):
+        raise CommandError(f"no such configuration file: {args.config_uri}")
+    return import_dists.run(args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,16 +442,22 @@ def build_parser() -> argparse.ArgumentParser:
         "without password hashes, maintainers) into DIR, which must be new or empty.",
     ).add_argument("directory", metavar="DIR")
 
-    importer = _command(
-        commands,
+    importer = commands.add_parser(
         "import",
-        cmd_import,
-        "import the distributions found in a directory",
-        "Import wheels and sdists from DIR (a pypiserver folder, a dump): validated like "
-        "uploads, duplicates skipped, safe to run again.",
+        help="import the distributions found in a directory",
+        description="Import wheels and sdists from DIR (a pypiserver folder, a dump): validated "
+        "like uploads, duplicates skipped, safe to run again.",
     )
+    _add_config(importer)
     importer.add_argument("directory", metavar="DIR")
-    importer.add_argument("--user", metavar="NAME", help="record this user as the uploader")
+    importer.add_argument(
+        "--user",
+        metavar="NAME",
+        help="record this user as uploader, and as maintainer of the packages it creates",
+    )
+    importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
+    importer.set_defaults(handler=cmd_import)
+
     return parser
 
 
