@@ -224,6 +224,15 @@ def test_user_add_refuses_bad_input(ini_file, engine, data, stdin, capsys):
     assert set(_users(engine)) == {"taken"}
 
 
+def test_user_add_inactive_cannot_log_in_until_activated(ini_file, engine, data, stdin, testapp):
+    stdin("s3cret-later\n")
+    assert extrapypi(["user", "add", ini_file, "later", "--inactive", "--password-stdin"]) == 0
+    assert _users(engine) == {"later": ("installer", False)}
+    testapp.get("/", headers=basic_auth("later", "s3cret-later"), status=401)
+    assert extrapypi(["user", "activate", ini_file, "later"]) == 0
+    testapp.get("/", headers=basic_auth("later", "s3cret-later"), status=200)
+
+
 def test_user_add_without_a_terminal_or_stdin_flag_is_refused(ini_file, data, stdin, capsys):
     stdin("piped but not announced\n")
     assert extrapypi(["user", "add", ini_file, "someone"]) == 2

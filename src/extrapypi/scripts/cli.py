@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..permissions import Role
 from ..services import accounts
 from ..settings import ConfigurationError, get_app_settings
+from . import initialize_db
 
 OK, FAILED, USAGE = 0, 1, 2
 ROLE_CHOICES = [role.value for role in Role]
@@ -102,8 +103,6 @@ def cmd_new_config(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from . import initialize_db
-
     args.config_uri = _config_or_env(args.config_uri)
     if not os.path.isfile(args.config_uri):
         raise CommandError(f"no such configuration file: {args.config_uri}")
@@ -122,18 +121,19 @@ def _config_or_env(config_uri: str | None) -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    role = accounts.validate_role(args.role)  # before asking for a password
-    password = read_password(args.password_stdin)
+    role = accounts.validate_role(args.role)
     with app_env(args.config_uri) as env:
         request = env["request"]
+        if accounts.get_user(request.dbsession, args.username.strip()) is not None:
+            raise CommandError(f"A user named {args.username.strip()!r} already exists.")
+        password = read_password(args.password_stdin)  # only once the name is known to be free
         user = accounts.create_user(
             request.dbsession,
             accounts.NewUser(args.username, password, role, args.email or "", not args.inactive),
             rounds=get_app_settings(request.registry).bcrypt_rounds,
         )
-        _print(
-            f"Created user {user.username!r} ({user.role}{'' if user.is_active else ', inactive'})."
-        )
+        state = "" if user.is_active else ", inactive"
+        _print(f"Created user {user.username!r} ({user.role}{state}).")
     return OK
 
 
@@ -306,6 +306,17 @@ def _add_new_config_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command(group, name: str, handler, summary: str, description: str = "", config=True):
+    """One sub-command: its help line, its description, the ini argument, its handler."""
+    parser = group.add_parser(
+        name, help=summary, description=description or summary[0].upper() + summary[1:] + "."
+    )
+    if config:
+        _add_config(parser)
+    parser.set_defaults(handler=handler)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="extrapypi",
@@ -314,97 +325,81 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    new_config = commands.add_parser(
+    new_config = _command(
+        commands,
         "new-config",
-        help="write a production-ready ini file (refuses to overwrite)",
-        description="Write a production-ready ini: a random secret, SQLite and the packages "
-        "under --base-dir, waitress on --host/--port, logging. Never overwrites a file.",
+        cmd_new_config,
+        "write a production-ready ini file (refuses to overwrite)",
+        "Write a production-ready ini: a random secret, SQLite and the packages under "
+        "--base-dir, waitress on --host/--port, logging. Never overwrites a file.",
+        config=False,
     )
     new_config.add_argument("file", metavar="FILE.ini")
     _add_new_config_options(new_config)
-    new_config.set_defaults(handler=cmd_new_config)
-
-    start = commands.add_parser(
+    start = _command(
+        commands,
         "start",
-        help="alias of new-config (the original extrapypi's spelling)",
-        description="Same as `extrapypi new-config FILE`: `extrapypi start --filename FILE`.",
+        cmd_new_config,
+        "alias of new-config (the original extrapypi's spelling)",
+        "Same as `extrapypi new-config FILE`: `extrapypi start --filename FILE`.",
+        config=False,
     )
     start.add_argument("--filename", dest="file", metavar="FILE.ini", required=True)
     _add_new_config_options(start)
-    start.set_defaults(handler=cmd_new_config)
 
-    from .initialize_db import DESCRIPTION, add_arguments
-
-    init = commands.add_parser(
+    init = _command(
+        commands,
         "init",
-        help="alias of initialize_db: migrate the database, seed first users",
-        description=f"Same as `initialize_db INI`. {DESCRIPTION}",
+        cmd_init,
+        "alias of initialize_db: migrate the database, seed first users",
+        f"Same as `initialize_db INI`. {initialize_db.DESCRIPTION}",
+        config=False,
     )
-    add_arguments(init, config_optional=True)
-    init.set_defaults(handler=cmd_init)
+    initialize_db.add_arguments(init, config_optional=True)
 
     user = commands.add_parser(
         "user", help="manage accounts", description="Manage accounts without the dashboard."
     )
-    user_commands = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
-
-    add = user_commands.add_parser(
-        "add", help="create a user", description="Create a user; the password is prompted for."
+    users = user.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add = _command(
+        users, "add", cmd_user_add, "create a user", "Create a user; the password is prompted for."
     )
-    _add_config(add)
     add.add_argument("username")
     add.add_argument("--email", default="")
     add.add_argument("--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES)
     add.add_argument("--inactive", action="store_true", help="create the account switched off")
     _add_password_stdin(add)
-    add.set_defaults(handler=cmd_user_add)
-
-    listing = user_commands.add_parser("list", help="list users", description="List users.")
-    _add_config(listing)
-    listing.set_defaults(handler=cmd_user_list)
-
-    set_role = user_commands.add_parser(
+    _command(users, "list", cmd_user_list, "list users")
+    set_role = _command(
+        users,
         "set-role",
-        help="change a user's role",
-        description="Change a user's role; the last active admin cannot be demoted.",
+        cmd_user_set_role,
+        "change a user's role",
+        "Change a user's role; the last active admin cannot be demoted.",
     )
-    _add_config(set_role)
     set_role.add_argument("username")
     set_role.add_argument("role", choices=ROLE_CHOICES)
-    set_role.set_defaults(handler=cmd_user_set_role)
-
-    set_password = user_commands.add_parser(
-        "set-password", help="set a user's password", description="Set a user's password."
-    )
-    _add_config(set_password)
+    set_password = _command(users, "set-password", cmd_user_set_password, "set a user's password")
     set_password.add_argument("username")
     _add_password_stdin(set_password)
-    set_password.set_defaults(handler=cmd_user_set_password)
-
-    for name, active, text in (
-        ("activate", True, "let a user log in again"),
-        ("deactivate", False, "stop a user from logging in (the last active admin cannot be)"),
+    for name, handler, summary in (
+        ("activate", _set_active(True), "let a user log in again"),
+        ("deactivate", _set_active(False), "stop a user logging in (not the last active admin)"),
+        (
+            "delete",
+            cmd_user_delete,
+            "delete a user; their uploads stay (not the last active admin)",
+        ),
     ):
-        sub = user_commands.add_parser(
-            name, help=text, description=text[0].upper() + text[1:] + "."
-        )
-        _add_config(sub)
-        sub.add_argument("username")
-        sub.set_defaults(handler=_set_active(active))
+        _command(users, name, handler, summary).add_argument("username")
 
-    delete = user_commands.add_parser(
-        "delete",
-        help="delete a user",
-        description="Delete a user; their uploads stay. The last active admin cannot be deleted.",
-    )
-    _add_config(delete)
-    delete.add_argument("username")
-    delete.set_defaults(handler=cmd_user_delete)
-
-    create_user = commands.add_parser(
+    create_user = _command(
+        commands,
         "create-user",
-        help="alias of `user add` (the original extrapypi's spelling)",
-        description="Same as `extrapypi user add INI USERNAME --email EMAIL --role ROLE`.",
+        cmd_create_user,
+        "alias of `user add` (the original extrapypi's spelling)",
+        "Same as `extrapypi user add INI USERNAME --email EMAIL --role ROLE`.",
+        config=False,
     )
     create_user.add_argument("username")
     create_user.add_argument("email")
@@ -413,15 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="INI", help="the configuration file (default: $EXTRAPYPI_CONFIG)"
     )
     _add_password_stdin(create_user)
-    create_user.set_defaults(handler=cmd_create_user)
 
-    check = commands.add_parser(
+    check = _command(
+        commands,
         "check",
-        help="compare the database with the stored files",
-        description="Report rows without files, files without rows, hash mismatches and "
-        "staged leftovers; exit 1 while anything is left inconsistent.",
+        cmd_check,
+        "compare the database with the stored files",
+        "Report rows without files, files without rows, hash mismatches and staged leftovers; "
+        "exit 1 while anything is left inconsistent.",
     )
-    _add_config(check)
     check.add_argument(
         "--repair",
         action="store_true",
@@ -437,17 +432,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="ignore staged uploads younger than this (they may be in progress; default 3600)",
     )
-    check.set_defaults(handler=cmd_check)
 
-    export = commands.add_parser(
+    _command(
+        commands,
         "export",
-        help="copy all files and a JSON manifest to a directory",
-        description="Write every file and manifest.json (packages, releases, files with hashes, "
-        "users without password hashes, maintainers) into DIR, which must be new or empty.",
-    )
-    _add_config(export)
-    export.add_argument("directory", metavar="DIR")
-    export.set_defaults(handler=cmd_export)
+        cmd_export,
+        "copy all files and a JSON manifest to a directory",
+        "Write every file and manifest.json (packages, releases, files with hashes, users "
+        "without password hashes, maintainers) into DIR, which must be new or empty.",
+    ).add_argument("directory", metavar="DIR")
 
     importer = commands.add_parser(
         "import",
