@@ -13,4 +13,5 @@ def main(global_config, **settings):
         config.include(".storage")
         config.include(".security")
         config.include(".views")
+        config.include(".request")
     return config.make_wsgi_app()

@@ -1,13 +1,15 @@
 """Refusals in plain words: 401 + Basic challenge for clients, login redirect for browsers, 403."""
 
+from pyramid.exceptions import URLDecodeError
 from pyramid.httpexceptions import (
+    HTTPBadRequest,
     HTTPForbidden,
     HTTPFound,
     HTTPNotFound,
     HTTPTooManyRequests,
     HTTPUnauthorized,
 )
-from pyramid.view import forbidden_view_config, notfound_view_config
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
 from ..permissions import Permission
 from ..resources import FileResource
@@ -106,3 +108,11 @@ def notfound(exc, request):
         # Whoever may not look may not learn which names exist either.
         return forbidden(HTTPForbidden(), request)
     return plain_error(HTTPNotFound, "Not Found: no such page or package here")
+
+
+@exception_view_config(URLDecodeError)
+def undecodable_path(exc, request):
+    """A path with percent-escapes that are not UTF-8 names nothing here: say so, no traceback."""
+    return plain_error(
+        HTTPBadRequest, "Bad Request: the URL path is not valid percent-encoded UTF-8"
+    )
