@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 import webtest
 
-from extrapypi.models import File, Package
+from extrapypi.models import File, Package, Release, User
 from extrapypi.permissions import Role
 
 BROWSER = {"Accept": "text/html"}
@@ -143,3 +143,78 @@ def test_upload_form_in_another_charset_or_without_boundary_is_400(
         refused(response, 400, "malformed form body")
     assert count(engine, Package) == 1 and count(engine, File) == 1
     assert stored_files(base_settings["extrapypi.storage.path"]) == before
+
+
+# --- methods a page does not answer; forms missing what they need -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/simple/", "GET, HEAD, POST"),
+        ("DELETE", "/simple/demo/", "GET, HEAD"),
+        ("OPTIONS", "/packages/demo/1.0/demo-1.0-py3-none-any.whl", "GET, HEAD"),
+        ("PATCH", "/pypi/demo/json", "GET, HEAD"),
+        ("GET", "/logout", "POST"),
+        ("GET", "/legacy/", "POST"),
+        ("GET", "/packages/demo/1.0/yank", "POST"),
+        ("HEAD", "/packages/demo/1.0/set-yanked", "POST"),
+        ("DELETE", "/ping", "GET, HEAD"),
+    ],
+)
+def test_unanswered_method_is_405_with_allow(testapp, world, auth, method, path, allowed):
+    response = testapp.request(path, method=method, headers=auth("admin"), status=405)
+    assert response.headers["Allow"] == allowed
+    if method != "HEAD":
+        refused(response, 405, f"{method} is not answered here", allowed)
+
+
+def test_delete_method_deletes_nothing(testapp, world, auth, engine):
+    testapp.request("/packages/demo/", method="DELETE", headers=auth("admin"), status=405)
+    assert count(engine, Package) == 1 and count(engine, File) == 1
+
+
+def test_form_without_a_known_action_is_400(testapp, world):
+    token = log_in(testapp)
+    for fields in ({}, {"action": "bogus"}):
+        response = testapp.post("/users/dev", {"csrf_token": token, **fields}, status=400)
+        refused(response, 400, "missing or unknown")
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong", "x" * 5000])
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/users/new", {"username": "mallory", "password": "abcdef", "role": "admin"}),
+        ("/users/dev/delete", {}),
+        ("/packages/demo/delete", {}),
+        ("/packages/demo/1.0/set-yanked", {"reason": "x"}),
+        ("/packages/demo/maintainers", {"username": "dev", "action": "add"}),
+        ("/account", {"action": "email", "email": "m@example.com"}),
+        ("/logout", {}),
+    ],
+)
+def test_dashboard_form_without_right_csrf_token_is_400_and_changes_nothing(
+    testapp, world, engine, path, fields, token
+):
+    log_in(testapp)
+    if token is not None:
+        fields = {**fields, "csrf_token": token}
+    response = testapp.post(path, fields, status=400)
+    refused(response, 400, "CSRF token is missing or out of date")
+    assert count(engine, User) == 2 and count(engine, Package) == 1
+    assert count(engine, File) == 1
+    testapp.get("/account", headers=BROWSER, status=200)  # still logged in
+    with engine.connect() as connection:
+        yanked = connection.execute(sa.select(Release.yanked)).scalar()
+        emails = connection.execute(sa.select(User.email)).scalars().all()
+    assert yanked is False and "m@example.com" not in emails
+
+
+def test_login_without_csrf_token_is_400(testapp, world):
+    testapp.get("/login")
+    response = testapp.post(
+        "/login", {"username": "admin", "password": "correct horse"}, status=400
+    )
+    refused(response, 400, "CSRF token")
+    testapp.get("/account", headers=BROWSER, status=302)  # not logged in

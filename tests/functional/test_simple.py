@@ -302,7 +302,7 @@ def test_head_has_headers_without_body(testapp, index):
 
 
 def test_post_to_a_project_page_is_not_the_index(testapp, index):
-    testapp.post("/simple/alpha/", headers=index, status=404)
+    testapp.post("/simple/alpha/", headers=index, status=405)
 
 
 def test_release_without_files_lists_its_version_only(testapp, data, auth, app):
