@@ -56,8 +56,8 @@ def world(data):
 
 @pytest.fixture
 def fresh(app, world):
-    """A TestApp without a cookie jar (WebTest's jar cannot even look at undecodable URLs)."""
-    return webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"}, cookiejar=None)
+    """A TestApp that never holds a cookie (WebTest's jar cannot look at undecodable URLs)."""
+    return webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
 
 
 def raw_post(testapp, path: str, body: bytes, content_type: str, headers=None, status="*"):
