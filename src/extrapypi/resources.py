@@ -155,6 +155,8 @@ class Users(Resource):
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "UserResource":
+        if "\x00" in key:
+            raise KeyError(key)  # no such user; PostgreSQL refuses NUL in a query parameter
         user = self.request.dbsession.scalars(select(User).where(User.username == key)).first()
         if user is None:
             raise KeyError(key)
