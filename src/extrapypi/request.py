@@ -21,23 +21,32 @@ def malformed(reason: str) -> HTTPBadRequest:
     return plain_error(HTTPBadRequest, f"Bad Request: {reason}")
 
 
+def refuse_nul(fields, where: str):
+    """NUL is never part of legitimate text here, and PostgreSQL refuses it in any parameter."""
+    for name, value in fields.items():
+        if "\x00" in name or (isinstance(value, str) and "\x00" in value):
+            raise malformed(f"NUL character in the {where} field {name!r}")
+    return fields
+
+
 class Request(PyramidRequest):
     @property
     def GET(self):
         try:
-            return super().GET
+            return refuse_nul(super().GET, "query string")
         except UnicodeDecodeError:
             raise malformed("the query string is not valid percent-encoded UTF-8") from None
 
     @property
     def POST(self):
         try:
-            return super().POST
+            fields = super().POST
         except FORM_ERRORS:
             raise malformed(
                 "malformed form body (expected UTF-8 application/x-www-form-urlencoded "
                 "or multipart/form-data with a boundary)"
             ) from None
+        return refuse_nul(fields, "form")
 
     @property
     def cookies(self):

@@ -602,7 +602,6 @@ def test_upload_with_duplicated_fields_takes_the_first_and_checks_the_file(
     [
         {},
         {"username": "x" * 100_000, "password": "y"},
-        {"username": "\x00", "password": "\x00"},
         {"username": "admin", "password": "x" * 100_000},
         {"username": ["admin", "dev"], "password": ["a", "b"]},
         {"username": "admin' OR '1'='1", "password": "' OR '1'='1"},
@@ -674,3 +673,63 @@ def test_account_form_with_bad_fields_is_400(testapp, world, engine):
     with engine.connect() as connection:
         emails = connection.execute(sa.select(User.email)).scalars().all()
     assert all(len(e or "") < 300 for e in emails)
+
+
+# --- NUL: never legitimate text, and PostgreSQL refuses it in any parameter ---------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/packages/?q=a%00b", "q"),
+        ("/packages/?sort=%00", "sort"),
+        ("/simple/?format=%00", "format"),
+        ("/login?came_from=/%00", "came_from"),
+    ],
+)
+def test_nul_in_a_query_string_is_400(testapp, world, auth, path, field):
+    response = testapp.get(path, headers=auth("admin"), status=400)
+    refused(response, 400, "NUL character", repr(field))
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/login", {"username": "\x00", "password": "\x00"}),
+        ("/account", {"action": "email", "email": "a\x00@example.com"}),
+        ("/packages/demo/maintainers", {"username": "de\x00v", "action": "add"}),
+        ("/packages/demo/1.0/set-yanked", {"reason": "r\x00"}),
+        ("/users/new", {"username": "n\x00", "password": "abcdef", "role": "installer"}),
+        ("/users/dev", {"action": "password", "password": "ab\x00cd", "confirmation": "ab\x00cd"}),
+    ],
+)
+def test_nul_in_a_dashboard_form_is_400_and_changes_nothing(testapp, world, engine, path, fields):
+    token = log_in(testapp) if path != "/login" else csrf_token(testapp.get("/login"))
+    response = testapp.post(path, {"csrf_token": token, **fields}, status=400)
+    refused(response, 400, "NUL character")
+    with engine.connect() as connection:
+        yanked = connection.execute(sa.select(Release.yanked)).scalar()
+    assert count(engine, User) == 2 and yanked is False
+
+
+def test_nul_in_upload_metadata_or_yank_reason_is_400_and_stores_nothing(
+    testapp, world, auth, engine, base_settings
+):
+    from dists import wheel_bytes
+
+    before = stored_files(base_settings["extrapypi.storage.path"])
+    filename, content, _ = wheel_bytes("nul", "1.0")
+    response = testapp.post(
+        "/legacy/",
+        {":action": "file_upload", "name": "nul", "version": "1.0", "summary": "a\x00b"},
+        upload_files=[("content", filename, content)],
+        headers=auth("dev"),
+        status=400,
+    )
+    refused(response, 400, "NUL character", "'summary'")
+    response = testapp.post(
+        "/packages/demo/1.0/yank", {"reason": "\x00"}, headers=auth("admin"), status=400
+    )
+    refused(response, 400, "NUL character", "'reason'")
+    assert count(engine, Package) == 1 and count(engine, File) == 1
+    assert stored_files(base_settings["extrapypi.storage.path"]) == before
