@@ -733,3 +733,12 @@ def test_nul_in_upload_metadata_or_yank_reason_is_400_and_stores_nothing(
     refused(response, 400, "NUL character", "'reason'")
     assert count(engine, Package) == 1 and count(engine, File) == 1
     assert stored_files(base_settings["extrapypi.storage.path"]) == before
+
+
+@pytest.mark.parametrize(
+    "path", ["/login?came_from={}", "/packages/?q={}", "/packages/?sort={}", "/packages/?page={}"]
+)
+def test_reflected_input_is_escaped_in_pages(testapp, world, auth, path):
+    script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
+    response = testapp.get(path.format(script), headers={**auth("admin"), **BROWSER})
+    assert "<script>alert" not in response.text
