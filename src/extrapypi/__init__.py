@@ -14,4 +14,5 @@ def main(global_config, **settings):
         config.include(".security")
         config.include(".views")
         config.include(".tweens")
+        config.include(".request")
     return config.make_wsgi_app()

@@ -180,5 +180,13 @@ class UserResource(Resource):
         self.user = user
 
 
+class NowhereRoot(Root):
+    """The root for a path with NUL in it: no name here contains NUL (and PostgreSQL refuses it
+    in any query), so traversal stops at once and the request finds no view: a 404."""
+
+    def __getitem__(self, key: str) -> Resource:
+        raise KeyError(key)
+
+
 def root_factory(request) -> Root:
-    return Root(request)
+    return NowhereRoot(request) if "\x00" in request.path_info else Root(request)

@@ -138,7 +138,7 @@ def test_yank_refused_without_the_permission(testapp, project, auth):
     assert "may not yank" in response.text
     testapp.post("/packages/demo-pkg/2.0/yank", headers=auth("stranger"), status=403)
     testapp.post("/packages/demo-pkg/9.0/yank", headers=auth("maint"), status=404)
-    testapp.get("/packages/demo-pkg/2.0/yank", headers=auth("maint"), status=404)
+    testapp.get("/packages/demo-pkg/2.0/yank", headers=auth("maint"), status=405)
     body = testapp.get("/pypi/demo-pkg/2.0/json", headers=auth("reader")).json
     assert body["info"]["yanked"] is False
 

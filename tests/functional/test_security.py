@@ -152,5 +152,5 @@ def test_dashboard_can_be_switched_off(base_settings, clean, data, auth):
     app = main({}, **{**base_settings, "extrapypi.dashboard": "false"})
     client = webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
     client.get("/login", status=401)
-    client.get("/", headers=auth("alice"), status=404)
+    client.get("/", headers=auth("alice"), status=405)  # only uploads (POST) remain at "/"
     assert client.get("/ping").text == "pong"

@@ -96,6 +96,8 @@ class CredentialCache:
 
 
 def get_user(dbsession: Session, username: str) -> User | None:
+    if "\x00" in username:
+        return None  # no user is named so, and PostgreSQL refuses NUL in any text parameter
     return dbsession.scalars(select(User).where(User.username == username)).one_or_none()
 
 

@@ -176,8 +176,10 @@ class RenderedPage:
 class PageCache:
     """Rendered index pages of the newest change serial seen; older serials are dropped at once.
 
-    Everyone who may view the index sees the same pages, so one entry serves every user. A reader
-    that still sees an older serial than the cache holds builds its page without storing it.
+    Everyone who may view the index sees the same pages, so one entry serves every user. A page
+    read at another serial than the cache's replaces the whole cache, lower serials included: the
+    serial can go back (a database restored from a backup), and pages cached before must never
+    be served again when it climbs back to the same number.
     """
 
     def __init__(self, max_entries: int = 4096):
@@ -196,11 +198,9 @@ class PageCache:
 
     def put(self, serial: int, key: tuple, page: RenderedPage | None) -> None:
         with self._lock:
-            if serial > self.serial:
+            if serial != self.serial:
                 self._pages.clear()
                 self.serial = serial
-            elif serial < self.serial:
-                return
             self._pages[key] = page
             while len(self._pages) > self.max_entries:
                 self._pages.popitem(last=False)

@@ -27,6 +27,8 @@ class LoginThrottled(Exception):
 
 
 def throttle_keys(username: str, address: str) -> list[str]:
+    """The counters a failure adds to; NUL dropped (PostgreSQL refuses it in text)."""
+    username, address = username.replace("\x00", ""), address.replace("\x00", "")
     keys = [f"user:{username[:200]}"]
     if address:
         keys.append(f"addr:{address[:200]}")

@@ -1,13 +1,17 @@
 """Refusals in plain words: 401 + Basic challenge for clients, login redirect for browsers, 403."""
 
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, PredicateMismatch, URLDecodeError
 from pyramid.httpexceptions import (
+    HTTPBadRequest,
     HTTPForbidden,
     HTTPFound,
+    HTTPMethodNotAllowed,
     HTTPNotFound,
     HTTPTooManyRequests,
     HTTPUnauthorized,
 )
-from pyramid.view import forbidden_view_config, notfound_view_config
+from pyramid.location import lineage
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
 from ..permissions import Permission
 from ..resources import FileResource
@@ -100,9 +104,78 @@ def forbidden(exc, request):
     )
 
 
+def allowed_methods(request) -> set[str] | None:
+    """The methods some view answers at this context and view name (None: any method)."""
+    methods: set[str] = set()
+    for view in request.registry.introspector.get_category("views"):
+        view = view["introspectable"]
+        context, containment = view["context"], view["containment"]
+        if view["route_name"] or view["exception_only"] or view["name"] != request.view_name:
+            continue
+        if context is not None and not _provides(request.context, context):
+            continue
+        if containment is not None and not any(
+            _provides(location, containment) for location in lineage(request.context)
+        ):
+            continue
+        declared = view["request_methods"]
+        if declared is None:
+            return None
+        declared = {declared} if isinstance(declared, str) else set(declared)
+        methods |= declared | ({"HEAD"} if "GET" in declared else set())
+    return methods
+
+
+def _provides(obj, spec) -> bool:
+    return isinstance(obj, spec) if isinstance(spec, type) else spec.providedBy(obj)
+
+
+def predicate_mismatch(request):
+    """A page exists here but not for this request: 405 for the method, else 400 (a form field)."""
+    methods = allowed_methods(request)
+    if methods and request.method not in methods:
+        allowed = ", ".join(sorted(methods))
+        response = plain_error(
+            HTTPMethodNotAllowed,
+            f"Method Not Allowed: {request.method} is not answered here (allowed: {allowed})",
+        )
+        response.allow = sorted(methods)
+        return response
+    return plain_error(
+        HTTPBadRequest,
+        "Bad Request: a field this page needs (such as a known 'action') is missing or unknown",
+    )
+
+
 @notfound_view_config()
 def notfound(exc, request):
     if not request.has_permission(Permission.VIEW, request.root):
         # Whoever may not look may not learn which names exist either.
         return forbidden(HTTPForbidden(), request)
+    if isinstance(exc, PredicateMismatch):
+        return predicate_mismatch(request)
     return plain_error(HTTPNotFound, "Not Found: no such page or package here")
+
+
+@exception_view_config(URLDecodeError)
+def undecodable_path(exc, request):
+    """A path with percent-escapes that are not UTF-8 names nothing here: say so, no traceback."""
+    return plain_error(
+        HTTPBadRequest, "Bad Request: the URL path is not valid percent-encoded UTF-8"
+    )
+
+
+@exception_view_config(BadCSRFToken)
+def bad_csrf_token(exc, request):
+    return plain_error(
+        HTTPBadRequest,
+        "Bad Request: the form's CSRF token is missing or out of date: "
+        "reload the page and submit the form again",
+    )
+
+
+@exception_view_config(BadCSRFOrigin)
+def bad_csrf_origin(exc, request):
+    return plain_error(
+        HTTPBadRequest, "Bad Request: the form was not posted from this site (Origin/Referer)"
+    )

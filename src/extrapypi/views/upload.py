@@ -10,6 +10,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
 from ..permissions import Permission
+from ..request import refuse_nul
 from ..resources import LegacyUpload, PackageResource, Root, SimpleIndex
 from ..security import BASIC
 from ..services.uploads import (
@@ -105,11 +106,13 @@ def parse_form(
                 content = part
             continue
         try:
-            fields.setdefault(part.name, []).append(part.value)
+            value = part.value
         except UnicodeDecodeError:
             raise plain_error(
                 HTTPBadRequest, f"Form field {part.name!r} is not valid UTF-8 text"
             ) from None
+        refuse_nul({part.name: value}, "form")  # PostgreSQL refuses NUL in any text
+        fields.setdefault(part.name, []).append(value)
     return fields, content
 
 
