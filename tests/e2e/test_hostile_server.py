@@ -145,3 +145,15 @@ def test_many_headers_and_a_huge_authorization_header(live_server):
     answer = exchange(live_server, b"GET /simple/ HTTP/1.1\r\nHost: x\r\n" + huge + b"\r\n")
     assert 400 <= status_of(answer) < 500
     assert_still_serving(live_server)
+
+
+def test_content_length_past_the_server_limit_is_413_at_once(live_server):
+    raw = (
+        b"POST /legacy/ HTTP/1.1\r\nHost: x\r\n"
+        + authorization()
+        + b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 2000000000\r\n\r\nab"
+    )
+    started = time.monotonic()
+    answer = exchange(live_server, raw)
+    assert status_of(answer) == 413 and time.monotonic() - started < 5
+    assert_still_serving(live_server)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from extrapypi.permissions import Role
 
 FUZZ = settings(
-    max_examples=150,
+    max_examples=400,
     deadline=None,
     derandomize=True,
     database=None,
@@ -91,6 +91,8 @@ def send(client, url: str, **kwargs):
 
 def assert_sane(response) -> None:
     assert response.status_int < 500, response.status
+    if 400 <= response.status_int < 500 and response.request.method != "HEAD":
+        assert response.body.strip(), response.status  # a refusal says why
     assert "\r" not in response.status and "\n" not in response.status
     for name, value in response.headerlist:
         assert "\r" not in value and "\n" not in value, (name, value)

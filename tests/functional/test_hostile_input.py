@@ -742,3 +742,21 @@ def test_reflected_input_is_escaped_in_pages(testapp, world, auth, path):
     script = "%22%3E%3Cscript%3Ealert(1)%3C/script%3E"
     response = testapp.get(path.format(script), headers={**auth("admin"), **BROWSER})
     assert "<script>alert" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/pypi/demo/",
+        "/pypi/demo/1.0/",
+        "/simple/demo/json",
+        "/packages/demo/json",
+        "/packages/demo/1.0/json",
+        "/pypi/demo/1.0/demo-1.0-py3-none-any.whl",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_view_of_another_tree_is_404_not_400(testapp, world, auth, path, method):
+    # Views for this kind of resource exist under another container only: no such page here.
+    response = testapp.request(path, method=method, headers=auth("admin"), status=404)
+    refused(response, 404, "Not Found")

@@ -29,3 +29,7 @@ def test_downgrade_to_base_then_upgrade_again(app, engine, ini_file, clean):
     with engine.connect() as connection:
         assert connection.execute(sa.text("SELECT serial FROM index_state")).scalar() == 0
     assert _diff(engine) == []
+    # The serial went back to 0 under a running app (as after a restore, where servers restart):
+    # its page cache, holding a higher serial, would never store a page again this session.
+    if "extrapypi.index_cache" in app.registry:
+        app.registry["extrapypi.index_cache"].clear()

@@ -131,8 +131,13 @@ def _provides(obj, spec) -> bool:
 
 
 def predicate_mismatch(request):
-    """A page exists here but not for this request: 405 for the method, else 400 (a form field)."""
+    """A page exists here but not for this request: 405 for the method, else 400 (a form field).
+
+    None at all for this kind of place (a view of another tree, ``/pypi/<name>/``): 404.
+    """
     methods = allowed_methods(request)
+    if methods is not None and not methods:
+        return not_found()
     if methods and request.method not in methods:
         allowed = ", ".join(sorted(methods))
         response = plain_error(
@@ -154,6 +159,10 @@ def notfound(exc, request):
         return forbidden(HTTPForbidden(), request)
     if isinstance(exc, PredicateMismatch):
         return predicate_mismatch(request)
+    return not_found()
+
+
+def not_found():
     return plain_error(HTTPNotFound, "Not Found: no such page or package here")
 
 
