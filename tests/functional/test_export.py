@@ -109,6 +109,9 @@ def test_export_through_the_console_script(ini_file, data, tmp_path):
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "Exported 1 packages, 1 releases, 1 files" in result.stdout
+    assert (
+        f"Exported 1 package, 1 release, 1 file ({len(built['content'])} bytes) and 0 users"
+        in result.stdout
+    )
     exported = target / "files" / "scripted" / built["filename"]
     assert exported.read_bytes() == built["content"]

@@ -36,6 +36,11 @@ class UsageError(Exception):
 # helpers
 
 
+def _count(number: int, noun: str) -> str:
+    """``1 package``, ``2 packages``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _print(*lines: str) -> None:
     for line in lines:
         print(line)
@@ -221,17 +226,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(("repaired " if problem.repaired else "") + problem.describe())
     unresolved = len(report.unresolved)
-    summary = (
-        f"{report.files_checked} files in the database, {report.keys_seen} in storage: "
-        f"{len(report.problems)} problems, {len(report.problems) - unresolved} repaired, "
-        f"{unresolved} left."
+    counts = (
+        f"{_count(report.files_checked, 'file')} in the database, {report.keys_seen} in storage"
     )
-    if not report.problems:
-        summary = (
-            f"{report.files_checked} files in the database, {report.keys_seen} in storage: "
-            "consistent."
+    if report.problems:
+        repaired = len(report.problems) - unresolved
+        print(
+            f"{counts}: {_count(len(report.problems), 'problem')}, {repaired} repaired, "
+            f"{unresolved} left."
         )
-    print(summary)
+    else:
+        print(f"{counts}: consistent.")
     if unresolved and not args.repair:
         print("Run again with --repair to fix what can be fixed.", file=sys.stderr)
     return OK if report.consistent else FAILED
@@ -250,8 +255,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(
-        f"Exported {report.packages} packages, {report.releases} releases, {report.files} files "
-        f"({report.bytes} bytes) and {report.users} users to {report.directory}."
+        f"Exported {_count(report.packages, 'package')}, {_count(report.releases, 'release')}, "
+        f"{_count(report.files, 'file')} ({_count(report.bytes, 'byte')}) and "
+        f"{_count(report.users, 'user')} to {report.directory}."
     )
     return FAILED if report.problems else OK
 

@@ -16,15 +16,20 @@ Problems found, and what ``repair`` does about each:
 
 import hashlib
 import io
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import File, Package, Release
 from ..storage import Digests, StagedFile, Storage
+from ..storage.base import CHUNK_SIZE
 
 METADATA_SUFFIX = ".metadata"
 #: Staged files younger than this may belong to an upload still in progress.
@@ -92,7 +97,11 @@ def _wheel_metadata(storage: Storage, key: str) -> bytes | None:
     if not key.endswith(".whl"):
         return None
     try:
-        with storage.open(key) as stream, zipfile.ZipFile(_seekable(stream)) as wheel:
+        with (
+            storage.open(key) as stream,
+            _seekable(stream) as seekable,
+            zipfile.ZipFile(seekable) as wheel,
+        ):
             names = [
                 n
                 for n in wheel.namelist()
@@ -103,8 +112,16 @@ def _wheel_metadata(storage: Storage, key: str) -> bytes | None:
         return None
 
 
-def _seekable(stream):
-    return stream if stream.seekable() else io.BytesIO(stream.read())
+@contextmanager
+def _seekable(stream) -> Iterator[BinaryIO]:
+    """A zip needs seeking: spool a stream that cannot (an S3 body) to a temporary file."""
+    if stream.seekable():
+        yield stream
+        return
+    with tempfile.SpooledTemporaryFile(max_size=CHUNK_SIZE) as spool:
+        shutil.copyfileobj(stream, spool, CHUNK_SIZE)
+        spool.seek(0)
+        yield spool
 
 
 def _sha256(content: bytes) -> str:

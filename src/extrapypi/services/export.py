@@ -96,9 +96,10 @@ def prepare_directory(directory: Path) -> None:
 
 def copy_out(storage: Storage, key: str, target: Path) -> tuple[int, str]:
     """Stream one stored file to ``target``; return its size and sha256 as read."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with storage.open(key) as source, open(target, "wb") as out:
-        digests = copy_hashing(source, out.write)
+    with storage.open(key) as source:  # FileNotFoundError before any directory is made
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            digests = copy_hashing(source, out.write)
     return digests.size, digests.sha256
 
 

@@ -10,6 +10,8 @@ only from boto3's standard chain (environment, shared profile, instance or pod r
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import UTC, datetime
 from typing import BinaryIO
 
 from pyramid.httpexceptions import (
@@ -22,7 +24,7 @@ from pyramid.httpexceptions import (
 from pyramid.response import Response
 from pyramid.settings import asbool
 
-from .base import CHUNK_SIZE, StagedFile, Storage, check_key, copy_hashing
+from .base import CHUNK_SIZE, Digests, StagedFile, Storage, check_key, copy_hashing
 
 try:
     import boto3
@@ -43,6 +45,11 @@ log = logging.getLogger(__name__)
 
 def _error_code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _age(moment: datetime) -> float:
+    """Seconds since ``moment`` (S3 times are whole seconds, so never below zero)."""
+    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
 
 
 def _seconds(value) -> int:
@@ -274,6 +281,37 @@ class S3Storage(Storage):
         for page in paginator.paginate(Bucket=self.bucket, Prefix=staging):
             for upload in page.get("Uploads", ()):
                 yield upload["Key"][len(staging) :]
+
+    def inspect_staged(self, token: str) -> tuple[Digests, float]:
+        """Hash a staged object as it streams by; age from its LastModified.
+
+        An upload a crash left unfinished has no object, only parts: its digests stay empty (no
+        row can match them), its size is the parts' total and its age counts from its start.
+        """
+        staged_key = self._staged_key(token)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=staged_key)
+        except ClientError as error:
+            if _error_code(error) not in MISSING:
+                raise
+            return self._inspect_unfinished(token, staged_key)
+        with closing(answer["Body"]) as body:
+            digests = copy_hashing(body, lambda chunk: None)
+        return digests, _age(answer["LastModified"])
+
+    def _inspect_unfinished(self, token: str, staged_key: str) -> tuple[Digests, float]:
+        pending = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=staged_key)
+        uploads = [u for u in pending.get("Uploads", ()) if u["Key"] == staged_key]
+        if not uploads:
+            raise FileNotFoundError(token)  # published or discarded meanwhile
+        size = 0
+        paginator = self.client.get_paginator("list_parts")
+        for upload in uploads:
+            for page in paginator.paginate(
+                Bucket=self.bucket, Key=staged_key, UploadId=upload["UploadId"]
+            ):
+                size += sum(part["Size"] for part in page.get("Parts", ()))
+        return Digests(size=size), _age(min(u["Initiated"] for u in uploads))
 
     def download_response(self, request, key: str, content_type: str):
         filename = key.rpartition("/")[2]
