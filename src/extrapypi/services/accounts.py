@@ -56,8 +56,8 @@ class CredentialCache:
 
     pip sends Basic credentials on every request; bcrypt costs ~0.2 s. The key is an HMAC of
     the password and the stored hash, so a password change (new hash) misses the cache on every
-    process at once, and nothing reversible is kept in memory. Role and active flag are always
-    read from the database, never from here.
+    process at once, and nothing reversible is kept in memory. Role and active flag are never
+    read from here (``LoginCache`` keeps them, per change serial).
     """
 
     def __init__(self, secret: str, ttl_seconds: int = 300, max_entries: int = 10_000):
