@@ -100,8 +100,10 @@ class SecurityPolicy:
     def _basic_identity(self, request, username: str, password: str) -> Identity | None:
         """pip's credentials on every request: from the login cache while the serial stands."""
         cache = self.login_cache
+        if cache is not None and cache.ttl <= 0:
+            cache = None
         if cache is not None:
-            serial = request.index_serial
+            serial = request.index_serial  # before the user row: entries are never older
             account = cache.get(serial, username, password)
             if account is not None:
                 return Identity(account, BASIC, request.dbsession)
@@ -123,7 +125,6 @@ class SecurityPolicy:
             return None
         account = account_of(user)
         if cache is not None:
-            # the serial was read before the user row: the entry can only be as new or newer
             cache.put(serial, username, password, account)
         return Identity(account, BASIC, request.dbsession, user)
 

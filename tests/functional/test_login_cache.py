@@ -10,12 +10,10 @@ import pytest
 import sqlalchemy as sa
 import webtest
 from conftest import PASSWORD, basic_auth
-from pyramid.request import Request
-from pyramid.scripting import prepare
+from conftest import permits as policy_permits
 
 from extrapypi import main
 from extrapypi.permissions import Permission, Role
-from extrapypi.resources import PackageResource, Root
 from extrapypi.services import accounts
 from extrapypi.services.journal import current_serial
 from extrapypi.services.packages import get_package, remove_maintainer
@@ -112,16 +110,7 @@ def test_a_raw_orm_change_bumps_the_serial_too(data):
 
 
 def permits(app, username: str, package_name: str, permission: Permission) -> bool:
-    request = Request.blank("/", headers=basic_auth(username))
-    env = prepare(request=request, registry=app.registry)
-    try:
-        with request.tm:
-            root = Root(request)
-            package = get_package(request.dbsession, package_name)
-            context = PackageResource(request, package, parent=root["packages"], name=package_name)
-            return bool(request.has_permission(permission, context))
-    finally:
-        env["closer"]()
+    return policy_permits(app, basic_auth(username), package_name, permission)
 
 
 def test_maintainer_removal_bumps_the_serial_and_ends_the_right(app, data):
@@ -182,3 +171,15 @@ def test_login_cache_keys_do_not_collide_and_keep_no_password():
     off = accounts.LoginCache("secret", ttl_seconds=0)
     off.put(1, "a", "b", who)
     assert off.get(1, "a", "b") is None
+
+
+def test_without_the_cache_every_basic_request_checks_the_database(base_settings, clean, data):
+    app = webtest.TestApp(
+        main({}, **{**base_settings, "extrapypi.credential_cache_seconds": "0"}),
+        extra_environ={"HTTP_HOST": "example.com"},
+    )
+    data.user("nora")
+    warm([app], "/simple/", basic_auth("nora"))
+    assert app.app.registry["extrapypi.login_cache"]._entries == {}
+    change(data, "nora", lambda db, user: accounts.set_active(db, user, False))
+    app.get("/simple/", headers=basic_auth("nora"), status=401)
