@@ -493,3 +493,23 @@ def s3_data(s3_app, clean) -> S3Data:
     for key in list(data.storage.iter_keys()):
         data.storage.delete(key)
     return data
+
+
+def permits(app, headers: dict, package_name: str, permission) -> bool:
+    """Whether the real security policy grants ``permission`` on the package to these headers."""
+    from pyramid.request import Request
+    from pyramid.scripting import prepare
+
+    from extrapypi.resources import PackageResource, Root
+    from extrapypi.services.packages import get_package
+
+    request = Request.blank("/", headers=headers)
+    env = prepare(request=request, registry=app.registry)
+    try:
+        with request.tm:
+            root = Root(request)
+            package = get_package(request.dbsession, package_name)
+            context = PackageResource(request, package, parent=root["packages"], name=package_name)
+            return bool(request.has_permission(permission, context))
+    finally:
+        env["closer"]()

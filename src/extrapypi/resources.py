@@ -96,7 +96,7 @@ class PackageResource(Resource):
 
     def __acl__(self) -> list:
         identity = self.request.identity
-        if identity is None or not MAINTAINER_PERMISSIONS.get(Role(identity.user.role)):
+        if identity is None or not MAINTAINER_PERMISSIONS.get(Role(identity.role)):
             # Maintainer entries grant only to maintainers' own user principals, and a role
             # a maintainer listing adds nothing to (installers, admins) needs none of them:
             # pip's downloads skip loading the maintainers.

@@ -2,17 +2,18 @@
 
 import hashlib
 import hmac
-from dataclasses import dataclass
 
 from pyramid.authentication import SessionAuthenticationHelper, extract_http_basic_credentials
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
+from pyramid.httpexceptions import HTTPForbidden
 from pyramid.request import RequestLocalCache
 from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
-from .services.accounts import CredentialCache, authenticate
+from .services.accounts import Account, CredentialCache, LoginCache, authenticate
+from .services.index import index_serial
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
 
@@ -25,16 +26,38 @@ SESSION_PERSISTENT_KEY = "auth.persistent"
 THROTTLED_KEY = "extrapypi.login_throttled"
 
 
-@dataclass(frozen=True)
 class Identity:
-    """Who is asking, and how they proved it (``basic`` or ``session``)."""
+    """Who is asking, and how they proved it (``basic`` or ``session``).
 
-    user: User
-    method: str
+    ``id``, ``username`` and ``role`` come from the login cache on most Basic requests; the
+    ``user`` row is loaded through the request's session only when a view asks for it.
+    """
+
+    __slots__ = ("_dbsession", "_user", "id", "method", "role", "username")
+
+    def __init__(self, account: Account, method: str, dbsession, user: User | None = None):
+        self.id = account.id
+        self.username = account.username
+        self.role = account.role
+        self.method = method
+        self._dbsession = dbsession
+        self._user = user
 
     @property
-    def username(self) -> str:
-        return self.user.username
+    def user(self) -> User:
+        if self._user is None:
+            user = self._dbsession.get(User, self.id)
+            if user is None:  # deleted by a transaction committed after this request began
+                raise HTTPForbidden("Forbidden: this account no longer exists")
+            self._user = user
+        return self._user
+
+    def __repr__(self) -> str:
+        return f"<Identity {self.username!r} {self.role} {self.method}>"
+
+
+def account_of(user: User) -> Account:
+    return Account(user.id, user.username, user.role)
 
 
 class SecurityPolicy:
@@ -44,9 +67,11 @@ class SecurityPolicy:
         credential_cache: CredentialCache,
         throttle: LoginThrottle | None = None,
         session_max_age: int | None = None,
+        login_cache: LoginCache | None = None,
     ):
         self.secret = secret.encode()
         self.credential_cache = credential_cache
+        self.login_cache = login_cache
         self.throttle = throttle
         self.session_max_age = session_max_age
         self.session_helper = SessionAuthenticationHelper()
@@ -61,21 +86,7 @@ class SecurityPolicy:
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
         if credentials is not None:
-            try:
-                user = authenticate(
-                    request.dbsession,
-                    credentials.username,
-                    credentials.password,
-                    self.credential_cache,
-                    self.throttle,
-                    request.remote_addr or "",
-                )
-            except LoginThrottled as refusal:
-                # Anonymous then; the forbidden view answers 429 (pyramid_tm asks for the
-                # identity outside the exception views, so raising here would be a 500).
-                request.environ[THROTTLED_KEY] = refusal
-                return None
-            return Identity(user, BASIC) if user is not None else None
+            return self._basic_identity(request, credentials.username, credentials.password)
         user_id = self.session_helper.authenticated_userid(request)
         if user_id is None:
             return None
@@ -84,7 +95,38 @@ class SecurityPolicy:
             return None
         if request.session.get(SESSION_FINGERPRINT_KEY) != self.session_fingerprint(user):
             return None
-        return Identity(user, SESSION)
+        return Identity(account_of(user), SESSION, request.dbsession, user)
+
+    def _basic_identity(self, request, username: str, password: str) -> Identity | None:
+        """pip's credentials on every request: from the login cache while the serial stands."""
+        cache = self.login_cache
+        if cache is not None and cache.ttl <= 0:
+            cache = None
+        if cache is not None:
+            serial = request.index_serial  # before the user row: entries are never older
+            account = cache.get(serial, username, password)
+            if account is not None:
+                return Identity(account, BASIC, request.dbsession)
+        try:
+            user = authenticate(
+                request.dbsession,
+                username,
+                password,
+                self.credential_cache,
+                self.throttle,
+                request.remote_addr or "",
+            )
+        except LoginThrottled as refusal:
+            # Anonymous then; the forbidden view answers 429 (pyramid_tm asks for the
+            # identity outside the exception views, so raising here would be a 500).
+            request.environ[THROTTLED_KEY] = refusal
+            return None
+        if user is None:
+            return None
+        account = account_of(user)
+        if cache is not None:
+            cache.put(serial, username, password, account)
+        return Identity(account, BASIC, request.dbsession, user)
 
     def identity(self, request) -> Identity | None:
         return self._identity.get_or_create(request)
@@ -95,15 +137,15 @@ class SecurityPolicy:
 
     def authenticated_userid(self, request) -> int | None:
         identity = self.identity(request)
-        return identity.user.id if identity is not None else None
+        return identity.id if identity is not None else None
 
     def effective_principals(self, request) -> list[str]:
         principals = [Everyone]
         identity = self.identity(request)
         if identity is not None:
             principals.append(Authenticated)
-            principals.append(user_principal(identity.user.id))
-            principals.extend(role_principal(r) for r in roles_at_or_below(identity.user.role))
+            principals.append(user_principal(identity.id))
+            principals.extend(role_principal(r) for r in roles_at_or_below(identity.role))
         return principals
 
     def permits(self, request, context, permission):
@@ -154,6 +196,12 @@ def includeme(config) -> None:
     config.registry["extrapypi.credential_cache"] = cache
     throttle = LoginThrottle(settings.login_throttle_attempts, settings.login_throttle_window)
     config.registry["extrapypi.login_throttle"] = throttle
+    login_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
+    config.registry["extrapypi.login_cache"] = login_cache
     config.set_security_policy(
-        SecurityPolicy(settings.secret, cache, throttle, settings.session_max_age)
+        SecurityPolicy(settings.secret, cache, throttle, settings.session_max_age, login_cache)
+    )
+    # Read once per request: the login cache and the index page cache share it.
+    config.add_request_method(
+        lambda request: index_serial(request.dbsession), "index_serial", reify=True
     )

@@ -1,12 +1,9 @@
 """Every role × every permission × package maintained or not, through the real policy."""
 
 import pytest
-from pyramid.request import Request
-from pyramid.scripting import prepare
+from conftest import permits as policy_permits
 
 from extrapypi.permissions import Permission, Role
-from extrapypi.resources import PackageResource, Root
-from extrapypi.services.packages import get_package
 
 Y, N = True, False
 P = Permission
@@ -44,16 +41,7 @@ def world(data):
 
 
 def permits(app, auth, username, package_name, permission) -> bool:
-    request = Request.blank("/", headers=auth(username))
-    env = prepare(request=request, registry=app.registry)
-    try:
-        with request.tm:
-            root = Root(request)
-            package = get_package(request.dbsession, package_name)
-            context = PackageResource(request, package, parent=root["packages"], name=package_name)
-            return bool(request.has_permission(permission, context))
-    finally:
-        env["closer"]()
+    return policy_permits(app, auth(username), package_name, permission)
 
 
 @pytest.mark.parametrize("permission", list(MAINTAINED))

@@ -56,8 +56,8 @@ class CredentialCache:
 
     pip sends Basic credentials on every request; bcrypt costs ~0.2 s. The key is an HMAC of
     the password and the stored hash, so a password change (new hash) misses the cache on every
-    process at once, and nothing reversible is kept in memory. Role and active flag are always
-    read from the database, never from here.
+    process at once, and nothing reversible is kept in memory. Role and active flag are never
+    read from here (``LoginCache`` keeps them, per change serial).
     """
 
     def __init__(self, secret: str, ttl_seconds: int = 300, max_entries: int = 10_000):
@@ -93,6 +93,73 @@ class CredentialCache:
             self._entries.move_to_end(digest)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Account:
+    """Who a verified login belongs to: what authorization needs, no ORM row."""
+
+    id: int
+    username: str
+    role: str
+
+
+class LoginCache:
+    """Basic credentials verified at one change serial, and whose they are.
+
+    Every change to users or maintainers bumps the serial (``models/access.py``), so an entry is
+    good exactly while the serial a request reads equals the cache's: a password change,
+    deactivation or new role takes effect on the next request of every process. A request that
+    reads another serial empties the cache (the serial may also go back, with a restored
+    database). Keys are HMACs of (username, password); passwords are never kept.
+    """
+
+    def __init__(self, secret: str, ttl_seconds: int = 300, max_entries: int = 10_000):
+        self._key = hashlib.sha256(b"login-cache:" + secret.encode()).digest()
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self.serial = -1
+        self._entries: OrderedDict[bytes, tuple[float, Account]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _digest(self, username: str, password: str) -> bytes:
+        message = f"{len(username)}:{username}\0{password}".encode(errors="surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def get(self, serial: int, username: str, password: str) -> Account | None:
+        if self.ttl <= 0:
+            return None
+        digest = self._digest(username, password)
+        with self._lock:
+            if serial != self.serial:
+                self._entries.clear()
+                self.serial = serial
+                return None
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, serial: int, username: str, password: str, account: Account) -> None:
+        if self.ttl <= 0:
+            return
+        digest = self._digest(username, password)
+        with self._lock:
+            if serial != self.serial:
+                self._entries.clear()
+                self.serial = serial
+            self._entries[digest] = (time.monotonic() + self.ttl, account)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.serial = -1
 
 
 def get_user(dbsession: Session, username: str) -> User | None:

@@ -100,7 +100,7 @@ def forbidden(exc, request):
     action = ACTIONS.get(permission, "do this")
     return plain_error(
         HTTPForbidden,
-        f"Forbidden: user {identity.username!r} ({identity.user.role}) may not {action}",
+        f"Forbidden: user {identity.username!r} ({identity.role}) may not {action}",
     )
 
 

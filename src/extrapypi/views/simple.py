@@ -21,7 +21,6 @@ from ..services.index import (
     PageCache,
     RenderedPage,
     cached_page,
-    index_serial,
 )
 from ..services.names import normalize_name
 from .errors import plain_error
@@ -106,7 +105,7 @@ def simple_root(context: SimpleIndex, request) -> Response:
     media_type = choose_media_type(request)
     if media_type is None:
         return not_acceptable()
-    serial = index_serial(request.dbsession)
+    serial = request.index_serial
     page = cached_page(page_cache(request.registry), request.dbsession, serial, None, media_type)
     return page_response(request, page, media_type)
 
@@ -125,7 +124,7 @@ def simple_project(context: SimpleProject, request) -> Response:
     media_type = choose_media_type(request)
     if media_type is None:
         return not_acceptable()
-    serial = index_serial(request.dbsession)
+    serial = request.index_serial
     cache = page_cache(request.registry)
     page = cached_page(cache, request.dbsession, serial, normalized, media_type)
     if page is None:

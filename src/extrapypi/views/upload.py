@@ -43,7 +43,7 @@ def _limits(request) -> Limits:
 
 def _authorizer(request, context):
     identity = request.identity
-    who = f"user {identity.username!r} ({identity.user.role})"
+    who = f"user {identity.username!r} ({identity.role})"
 
     def authorize(package, declared: Declared) -> None:
         if package is None:

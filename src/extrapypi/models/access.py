@@ -1,0 +1,53 @@
+"""Changes to who may do what bump the change serial, whichever code path makes them.
+
+Servers cache verified Basic logins per change serial (``security.py``): a password, role,
+active-flag or username change, a new or deleted user, and a maintainer added or removed must
+therefore move the serial in the same transaction, so every process sees it on its next request.
+A ``before_flush`` listener on every ORM session does it, once per transaction.
+"""
+
+from sqlalchemy import event, inspect, update
+from sqlalchemy.orm import Session
+
+from .journal import IndexState
+from .package import Package
+from .user import User
+
+#: The user columns authentication and authorization read.
+ACCESS_COLUMNS = ("username", "password_hash", "role", "is_active")
+STATE_ID = 1
+_BUMPED_IN = "extrapypi.access_serial_bumped_in"
+
+
+def _changed(obj, attributes: tuple[str, ...]) -> bool:
+    state = inspect(obj)
+    return any(state.attrs[name].history.has_changes() for name in attributes)
+
+
+def changes_access(session: Session) -> bool:
+    """Whether this flush changes authentication or authorization."""
+    if any(isinstance(obj, User) for obj in session.new):
+        return True
+    if any(isinstance(obj, (User, Package)) for obj in session.deleted):
+        return True
+    for obj in session.dirty:
+        if isinstance(obj, User) and _changed(obj, ACCESS_COLUMNS):
+            return True
+        if isinstance(obj, Package) and _changed(obj, ("maintainers",)):
+            return True
+    return any(isinstance(obj, Package) and _changed(obj, ("maintainers",)) for obj in session.new)
+
+
+@event.listens_for(Session, "before_flush")
+def bump_serial_on_access_change(session: Session, flush_context, instances) -> None:
+    transaction = session.get_transaction()
+    if session.info.get(_BUMPED_IN) is transaction or not changes_access(session):
+        return
+    # Core UPDATE on the one-row table: the row lock orders writers as ``bump_serial`` does.
+    table = IndexState.__table__
+    result = session.connection().execute(
+        update(table).where(table.c.id == STATE_ID).values(serial=table.c.serial + 1)
+    )
+    if result.rowcount == 0:  # a database created without the migration's seed row
+        session.add(IndexState(id=STATE_ID, serial=1))
+    session.info[_BUMPED_IN] = transaction
