@@ -108,6 +108,7 @@ def test_new_config_writes_a_private_ini_with_a_random_secret(tmp_path, capsys):
     assert f"sqlalchemy.url = sqlite:///{base}/extrapypi.sqlite" in text
     assert f"extrapypi.storage.path = {base}/packages" in text
     assert "listen = 127.0.0.1:7000" in text
+    assert "max_request_body_size = 110000000" in text  # waitress refuses huge bodies early
     assert "[logger_extrapypi]" in text
     secret = next(line for line in text.splitlines() if line.startswith("extrapypi.secret"))
     secret = secret.split("=", 1)[1].strip()

@@ -51,6 +51,9 @@ script_location = extrapypi:migrations
 use = egg:waitress#main
 listen = {host}:{port}
 threads = 8
+# Refuse bodies larger than this before spooling them to disk (413): a little above
+# extrapypi.upload_limit, since an upload carries its metadata fields too.
+max_request_body_size = 110000000
 # Behind a reverse proxy on this machine: trust its X-Forwarded-* headers so links are right.
 # trusted_proxy = 127.0.0.1
 # trusted_proxy_headers = x-forwarded-proto x-forwarded-host x-forwarded-for x-forwarded-port
