@@ -1,9 +1,10 @@
 """PyPI's JSON API and a small yank API for scripts and CI.
 
 ``POST /packages/<name>/<version>/yank`` (form field ``reason``) and ``.../unyank`` take HTTP Basic
-credentials without a CSRF token: a browser never sends Basic credentials on its own to a form
-POST, so no other site can forge one. A request authenticated by the session cookie still needs the
-CSRF token, so a logged-in browser cannot be tricked into yanking.
+credentials without a CSRF token. A browser does replay a saved Basic password on a form another
+site submits, so these views refuse whatever a browser sends for another site
+(``refuse_cross_site``, before the permission check). A request authenticated by the session cookie
+still needs the CSRF token, so a logged-in browser cannot be tricked into yanking.
 """
 
 from pyramid.csrf import check_csrf_token
@@ -80,6 +81,7 @@ def _set_yanked(context: ReleaseResource, request, yanked: bool):
     request_method="POST",
     permission=Permission.YANK,
     require_csrf=False,
+    refuse_cross_site=True,
     renderer="json",
 )
 def yank(context: ReleaseResource, request):
@@ -93,6 +95,7 @@ def yank(context: ReleaseResource, request):
     request_method="POST",
     permission=Permission.YANK,
     require_csrf=False,
+    refuse_cross_site=True,
     renderer="json",
 )
 def unyank(context: ReleaseResource, request):
