@@ -115,6 +115,7 @@ class SecurityPolicy:
                 self.credential_cache,
                 self.throttle,
                 request.remote_addr or "",
+                rounds=get_app_settings(request.registry).bcrypt_rounds,
             )
         except LoginThrottled as refusal:
             # Anonymous then; the forbidden view answers 429 (pyramid_tm asks for the

@@ -16,6 +16,7 @@ from ..resources import JsonApi, PackageBrowser, PackageResource, ReleaseResourc
 from ..security import BASIC
 from ..services.jsonapi import file_path, project_json
 from ..services.packages import set_yanked
+from ..settings import get_app_settings
 from .errors import plain_error
 
 
@@ -32,8 +33,23 @@ def _json_api(request, package, version: str | None):
     data = project_json(request.dbsession, package, version, file_url, project_url)
     if data is None:
         return plain_error(HTTPNotFound, f"Not Found: {package.name} has no release")
-    request.response.headers["Access-Control-Allow-Origin"] = "*"
+    allow_cors(request)
     return data
+
+
+def allow_cors(request) -> None:
+    """Let the configured origins' pages read this (CORS is opt-in: with anonymous reads on, an
+    intranet user's browser would otherwise hand it to any site). Never with credentials."""
+    allowed = get_app_settings(request.registry).json_api_cors_origins
+    if not allowed:
+        return
+    if "*" in allowed:
+        request.response.headers["Access-Control-Allow-Origin"] = "*"
+        return
+    request.response.vary = (*(request.response.vary or ()), "Origin")
+    origin = request.headers.get("Origin", "")
+    if origin in allowed:
+        request.response.headers["Access-Control-Allow-Origin"] = origin
 
 
 @view_config(
