@@ -64,6 +64,9 @@ class PackageContainer(Resource):
     """A collection of packages looked up by any spelling of their name."""
 
     def __getitem__(self, key: str) -> "PackageResource":
+        if not self.request.has_permission(Permission.VIEW, self):
+            # Checked before the lookup: who may not look learns no names, not even by timing.
+            raise KeyError(key)
         package = package_service.get_package(self.request.dbsession, key)
         if package is None:
             raise KeyError(key)
@@ -168,6 +171,10 @@ class Users(Resource):
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "UserResource":
+        if not self.request.has_permission(Permission.ADMIN, self):
+            # Checked before the lookup: a placeholder that every view's ``permission=`` refuses,
+            # so ``/users/<any name>/`` answers alike whether the account exists or not.
+            return UserResource(self.request, None, parent=self, name=key)
         user = self.request.dbsession.scalars(select(User).where(User.username == key)).first()
         if user is None:
             raise KeyError(key)
@@ -175,7 +182,9 @@ class Users(Resource):
 
 
 class UserResource(Resource):
-    def __init__(self, request, user: User, parent=None, name: str = ""):
+    """One account; ``user`` is None only for a requester who may not administer users."""
+
+    def __init__(self, request, user: User | None, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.user = user
 

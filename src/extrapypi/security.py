@@ -12,7 +12,7 @@ from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
-from .services.accounts import Account, CredentialCache, LoginCache, authenticate
+from .services.accounts import Account, CredentialCache, LoginCache, authenticate, dummy_hash
 from .services.index import index_serial
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
@@ -115,6 +115,7 @@ class SecurityPolicy:
                 self.credential_cache,
                 self.throttle,
                 request.remote_addr or "",
+                rounds=get_app_settings(request.registry).bcrypt_rounds,
             )
         except LoginThrottled as refusal:
             # Anonymous then; the forbidden view answers 429 (pyramid_tm asks for the
@@ -192,6 +193,7 @@ def includeme(config) -> None:
     config.set_session_factory(session_with_lifetime)
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
+    dummy_hash(settings.bcrypt_rounds)  # made now: the first unknown username costs no more
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
     throttle = LoginThrottle(settings.login_throttle_attempts, settings.login_throttle_window)

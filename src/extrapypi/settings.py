@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pyramid.settings import asbool
+from pyramid.settings import asbool, aslist
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "CHANGE-ME", "CHANGE_ME", "secret"}
 MIN_SECRET_LENGTH = 16
@@ -43,6 +43,8 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    #: Origins whose pages may read the JSON API (``*``: any); empty: none (CORS is opt-in).
+    json_api_cors_origins: tuple[str, ...] = ()
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -68,6 +70,10 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
         login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
         login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
+        json_api_cors_origins=tuple(
+            origin.rstrip("/")
+            for origin in aslist(settings.get("extrapypi.json_api_cors_origins", ""))
+        ),
     )
 
 

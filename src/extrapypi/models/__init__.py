@@ -132,6 +132,8 @@ def get_tm_session(session_factory: sessionmaker, transaction_manager, request=N
 def includeme(config) -> None:
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # No retry (so no copy of the body) for a state change another site's page sent: refused.
+    settings.setdefault("retry.activate_hook", "extrapypi.cross_site.retry_attempts")
     config.include("pyramid_tm")
     config.include("pyramid_retry")
 

@@ -1,9 +1,12 @@
 """``initialize_db <ini>``: bring the schema to the newest revision and seed the first users."""
 
 import argparse
+import secrets
 import sys
+from dataclasses import dataclass
 
 from pyramid.paster import bootstrap, setup_logging
+from pyramid.settings import asbool
 
 from .. import schema
 from ..permissions import Role
@@ -25,9 +28,20 @@ def add_arguments(parser: argparse.ArgumentParser, config_optional: bool = False
     else:
         parser.add_argument("config_uri", help="the ini file, e.g. production.ini")
     parser.add_argument("--admin-user", default="admin")
-    parser.add_argument("--admin-password", default="admin")
+    parser.add_argument(
+        "--admin-password",
+        help="default: a random one, printed once (admin with extrapypi.demo_passwords = true)",
+    )
+    parser.add_argument(
+        "--admin-password-stdin",
+        action="store_true",
+        help="read the admin password from the first line of standard input",
+    )
     parser.add_argument("--installer-user", default="pip")
-    parser.add_argument("--installer-password", default="pip")
+    parser.add_argument(
+        "--installer-password",
+        help="default: a random one, printed once (pip with extrapypi.demo_passwords = true)",
+    )
     parser.add_argument(
         "--no-default-users", action="store_true", help="create no users, only the schema"
     )
@@ -39,20 +53,51 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def seed_users(request, args: argparse.Namespace) -> list[str]:
+#: The well-known passwords of ``development.ini`` (``extrapypi.demo_passwords = true``).
+DEMO_PASSWORDS = {Role.ADMIN: "admin", Role.INSTALLER: "pip"}
+
+
+@dataclass
+class Seeded:
+    username: str
+    role: Role
+    generated: str | None  # a password made here, to show once
+    well_known: bool  # admin/admin or pip/pip
+
+
+def seed_users(request, args: argparse.Namespace) -> list[Seeded]:
+    """Create the first users on an empty database.
+
+    A password not given is generated (and shown once by the caller), never a well-known one,
+    unless the ini opts into the demo passwords (``development.ini`` does).
+    """
     dbsession = request.dbsession
     if args.no_default_users or count_users(dbsession) > 0:
         return []
     rounds = get_app_settings(request.registry).bcrypt_rounds
+    demo = asbool(request.registry.settings.get("extrapypi.demo_passwords", False))
     created = []
     seeds = (
         (args.admin_user, args.admin_password, Role.ADMIN),
         (args.installer_user, args.installer_password, Role.INSTALLER),
     )
     for username, password, role in seeds:
+        generated = None
+        if password is None:
+            password = DEMO_PASSWORDS[role] if demo else secrets.token_urlsafe(18)
+            generated = None if demo else password
         create_user(dbsession, NewUser(username, password, role), rounds=rounds)
-        created.append(f"{username} ({role.value})")
+        well_known = password == DEMO_PASSWORDS[role] or password == username
+        created.append(Seeded(username, role, generated, well_known))
     return created
+
+
+def read_stdin_password(args: argparse.Namespace) -> None:
+    """``--admin-password-stdin``: the first line of standard input (never the command line)."""
+    if args.admin_password_stdin:
+        args.admin_password = sys.stdin.readline().rstrip("\r\n")
+        if not args.admin_password:
+            raise AccountError("--admin-password-stdin: standard input held no password")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.config_uri)
     try:
+        read_stdin_password(args)
         schema.upgrade(args.config_uri)
         with bootstrap(args.config_uri) as env, env["request"].tm:
             created = seed_users(env["request"], args)
@@ -70,8 +116,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print("initialize_db: the database schema is up to date.")
     if created:
-        print(f"initialize_db: created users {', '.join(created)}.")
-        if args.admin_password == "admin" or args.installer_password == "pip":
+        names = ", ".join(f"{seed.username} ({seed.role.value})" for seed in created)
+        print(f"initialize_db: created users {names}.")
+        for seed in created:
+            if seed.generated is not None:
+                print(
+                    f"initialize_db: password of {seed.username} (shown only now): {seed.generated}"
+                )
+        if any(seed.well_known for seed in created):
             print(
                 "initialize_db: WARNING: default passwords in use; change them before anyone "
                 "else can reach this server.",

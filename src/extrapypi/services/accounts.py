@@ -48,7 +48,18 @@ def check_password(password: str, password_hash: str) -> bool:
         return False
 
 
-_DUMMY_HASH = bcrypt.hashpw(b"no such user", bcrypt.gensalt(12)).decode()
+#: One dummy hash per bcrypt cost, made on first use: checked against when the user is unknown.
+_DUMMY_HASHES: dict[int, str] = {}
+_DUMMY_LOCK = threading.Lock()
+
+
+def dummy_hash(rounds: int) -> str:
+    """A hash of the configured cost: an unknown username costs as much time as a known one
+    (real hashes use ``bcrypt_rounds``), so timing does not tell which names exist."""
+    with _DUMMY_LOCK:
+        if rounds not in _DUMMY_HASHES:
+            _DUMMY_HASHES[rounds] = bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds)).decode()
+        return _DUMMY_HASHES[rounds]
 
 
 class CredentialCache:
@@ -175,8 +186,10 @@ def authenticate(
     cache: CredentialCache | None = None,
     throttle: LoginThrottle | None = None,
     address: str = "",
+    rounds: int = 12,
 ) -> User | None:
-    """The active user with these credentials, or None; as slow for unknown users as for known.
+    """The active user with these credentials, or None; as slow for unknown users as for known
+    (pass the configured ``bcrypt_rounds`` as ``rounds``).
 
     With a ``throttle``, raises ``LoginThrottled`` after too many failures for this username or
     address. Credentials found in the cache skip the throttle: only a cache miss costs its query.
@@ -191,7 +204,7 @@ def authenticate(
     if throttle is not None:
         throttle.check(dbsession, username, address)
     if user is None:
-        check_password(password, _DUMMY_HASH)
+        check_password(password, dummy_hash(rounds))
         if throttle is not None:
             throttle.failed(dbsession, username, address)
         return None

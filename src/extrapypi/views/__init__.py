@@ -14,6 +14,7 @@ DASHBOARD_MODULES = (
 
 
 def includeme(config) -> None:
+    config.include("extrapypi.cross_site")  # the ``refuse_cross_site=True`` view option
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".jinja2")
     config.add_jinja2_search_path("extrapypi:templates", name=".jinja2")

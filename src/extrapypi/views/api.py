@@ -1,9 +1,10 @@
 """PyPI's JSON API and a small yank API for scripts and CI.
 
 ``POST /packages/<name>/<version>/yank`` (form field ``reason``) and ``.../unyank`` take HTTP Basic
-credentials without a CSRF token: a browser never sends Basic credentials on its own to a form
-POST, so no other site can forge one. A request authenticated by the session cookie still needs the
-CSRF token, so a logged-in browser cannot be tricked into yanking.
+credentials without a CSRF token. A browser does replay a saved Basic password on a form another
+site submits, so these views refuse whatever a browser sends for another site
+(``refuse_cross_site``, before the permission check). A request authenticated by the session cookie
+still needs the CSRF token, so a logged-in browser cannot be tricked into yanking.
 """
 
 from pyramid.csrf import check_csrf_token
@@ -15,6 +16,7 @@ from ..resources import JsonApi, PackageBrowser, PackageResource, ReleaseResourc
 from ..security import BASIC
 from ..services.jsonapi import file_path, project_json
 from ..services.packages import set_yanked
+from ..settings import get_app_settings
 from .errors import plain_error
 
 
@@ -31,8 +33,23 @@ def _json_api(request, package, version: str | None):
     data = project_json(request.dbsession, package, version, file_url, project_url)
     if data is None:
         return plain_error(HTTPNotFound, f"Not Found: {package.name} has no release")
-    request.response.headers["Access-Control-Allow-Origin"] = "*"
+    allow_cors(request)
     return data
+
+
+def allow_cors(request) -> None:
+    """Let the configured origins' pages read this (CORS is opt-in: with anonymous reads on, an
+    intranet user's browser would otherwise hand it to any site). Never with credentials."""
+    allowed = get_app_settings(request.registry).json_api_cors_origins
+    if not allowed:
+        return
+    if "*" in allowed:
+        request.response.headers["Access-Control-Allow-Origin"] = "*"
+        return
+    request.response.vary = (*(request.response.vary or ()), "Origin")
+    origin = request.headers.get("Origin", "")
+    if origin in allowed:
+        request.response.headers["Access-Control-Allow-Origin"] = origin
 
 
 @view_config(
@@ -80,6 +97,7 @@ def _set_yanked(context: ReleaseResource, request, yanked: bool):
     request_method="POST",
     permission=Permission.YANK,
     require_csrf=False,
+    refuse_cross_site=True,
     renderer="json",
 )
 def yank(context: ReleaseResource, request):
@@ -93,6 +111,7 @@ def yank(context: ReleaseResource, request):
     request_method="POST",
     permission=Permission.YANK,
     require_csrf=False,
+    refuse_cross_site=True,
     renderer="json",
 )
 def unyank(context: ReleaseResource, request):

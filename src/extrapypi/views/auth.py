@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from ..resources import Root
 from ..services.accounts import authenticate, touch_last_login
 from ..services.throttle import LoginThrottled
+from ..settings import get_app_settings
 
 
 def safe_came_from(request, came_from: str | None) -> str:
@@ -20,7 +21,9 @@ def safe_came_from(request, came_from: str | None) -> str:
     parts = urlsplit(came_from)
     if parts.scheme or parts.netloc or not came_from.startswith("/") or came_from.startswith("//"):
         return home
-    if "\\" in came_from or any(ord(c) < 32 for c in came_from):
+    if "\\" in came_from or any(ord(c) < 32 or ord(c) > 126 for c in came_from):
+        # Only printable ASCII: a path we send is percent-encoded; anything else is forged (and
+        # "/\u3002evil.com" would be a host to some browsers and an unencodable header to us).
         return home
     return request.application_url + came_from
 
@@ -61,6 +64,7 @@ def login(request):
             password,
             throttle=request.registry["extrapypi.login_throttle"],
             address=request.remote_addr or "",
+            rounds=get_app_settings(request.registry).bcrypt_rounds,
         )
     except LoginThrottled as error:
         request.response.status = 429

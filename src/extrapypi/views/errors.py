@@ -13,8 +13,8 @@ from pyramid.httpexceptions import (
 from pyramid.location import lineage
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
+from ..cross_site import SAFE_METHODS, CrossSiteRefused, browser_made, cross_site_reason
 from ..permissions import Permission
-from ..resources import FileResource
 from ..security import THROTTLED_KEY
 from ..services.throttle import LoginThrottled
 from ..settings import get_app_settings
@@ -63,11 +63,21 @@ def authentication_required(reason: str = "Authentication required"):
     return response
 
 
+def is_file_path(path: str) -> bool:
+    """``/packages/<name>/<version>/<file>``: a download, by its shape alone.
+
+    Decided from the path, never from what traversal found, so an anonymous request learns
+    nothing about which packages, releases or files exist (file names have a dot, view names not).
+    """
+    segments = path.split("/")
+    return len(segments) == 5 and segments[1] == "packages" and "." in segments[4]
+
+
 def wants_login_page(request) -> bool:
     """Browsers asking for a dashboard page get the login form; programs get a 401 challenge."""
     if not get_app_settings(request.registry).dashboard or request.method not in ("GET", "HEAD"):
         return False
-    if isinstance(request.context, FileResource) or request.path_info.startswith(API_PREFIXES):
+    if is_file_path(request.path_info) or request.path_info.startswith(API_PREFIXES):
         return False
     if "Authorization" in request.headers:
         return False
@@ -87,6 +97,12 @@ def forbidden(exc, request):
     identity = request.identity
     if identity is None and THROTTLED_KEY in request.environ:
         return throttled_response(request.environ[THROTTLED_KEY])
+    if identity is None and request.method not in SAFE_METHODS and browser_made(request):
+        # Never a Basic challenge for a browser's POST: it would replay a saved password.
+        reason = cross_site_reason(request) or (
+            "Forbidden: not logged in (or the session has ended): log in and try again"
+        )
+        return plain_error(HTTPForbidden, reason)
     if identity is None:
         if wants_login_page(request):
             login = request.resource_url(
@@ -164,6 +180,12 @@ def notfound(exc, request):
 
 def not_found():
     return plain_error(HTTPNotFound, "Not Found: no such page or package here")
+
+
+@exception_view_config(CrossSiteRefused)
+def cross_site_refused(exc, request):
+    """A browser made this request on another site's behalf (``cross_site``): 403, no challenge."""
+    return plain_error(HTTPForbidden, exc.detail)
 
 
 @exception_view_config(URLDecodeError)

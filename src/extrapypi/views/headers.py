@@ -18,6 +18,8 @@ ALWAYS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
 }
+#: Programs' paths: their pages hold no account data and clients may cache them.
+API_PREFIXES = ("/simple", "/pypi", "/legacy")
 HTML_ONLY = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -33,3 +35,17 @@ def add_security_headers(event) -> None:
     if (event.response.content_type or "").startswith(("text/html", "application/xhtml")):
         for name, value in HTML_ONLY.items():
             headers.setdefault(name, value)
+
+
+@subscriber(NewResponse)
+def never_store_dashboard_pages(event) -> None:
+    """Dashboard pages show who is logged in, emails, forms with CSRF tokens: no browser or
+    proxy cache keeps them (the back button after logout, a shared computer)."""
+    response = event.response
+    if "Cache-Control" in response.headers:
+        return
+    if not (response.content_type or "").startswith(("text/html", "application/xhtml")):
+        return
+    if event.request.path_info.startswith(API_PREFIXES):
+        return
+    response.headers["Cache-Control"] = "no-store"

@@ -1,7 +1,9 @@
 """PyPI's legacy upload API, as twine and setuptools speak it: parse the form, map refusals.
 
-The only view that is exempt from CSRF, so it accepts only HTTP Basic identities: a browser
-holding a dashboard session cannot be tricked into uploading.
+Exempt from CSRF (twine has no token), so it accepts only HTTP Basic identities: a browser
+holding a dashboard session cannot be tricked into uploading. Basic alone is not enough either:
+a browser replays a saved Basic password on a form another site submits, so ``refuse_cross_site``
+turns away every request a browser makes for another site, before the body is read.
 """
 
 import multipart
@@ -116,9 +118,11 @@ def parse_form(
     return fields, content
 
 
-@view_config(context=Root, request_method="POST", require_csrf=False)
-@view_config(context=SimpleIndex, request_method="POST", require_csrf=False)
-@view_config(context=LegacyUpload, request_method="POST", require_csrf=False)
+@view_config(context=Root, request_method="POST", require_csrf=False, refuse_cross_site=True)
+@view_config(context=SimpleIndex, request_method="POST", require_csrf=False, refuse_cross_site=True)
+@view_config(
+    context=LegacyUpload, request_method="POST", require_csrf=False, refuse_cross_site=True
+)
 def upload(context, request):
     identity = request.identity
     if identity is None:
