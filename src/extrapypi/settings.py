@@ -43,6 +43,9 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    login_throttle_address_attempts: int = 50
+    login_throttle_account_attempts: int = 100
+    login_throttle_account_window: int = 3600
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -68,6 +71,15 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
         login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
         login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
+        login_throttle_address_attempts=int(
+            settings.get("extrapypi.login_throttle_address_attempts", 50)
+        ),
+        login_throttle_account_attempts=int(
+            settings.get("extrapypi.login_throttle_account_attempts", 100)
+        ),
+        login_throttle_account_window=int(
+            settings.get("extrapypi.login_throttle_account_window", 3600)
+        ),
     )
 
 
