@@ -1,4 +1,5 @@
-"""One security policy: HTTP Basic for pip/uv/twine, a signed session cookie for browsers."""
+"""One security policy: HTTP Basic for pip/uv/twine, a server-side session (its token in a signed
+cookie) for browsers."""
 
 from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
