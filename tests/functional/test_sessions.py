@@ -317,3 +317,28 @@ def test_logging_in_again_opens_a_new_session_and_drops_expired_ones(app, data):
     log_in(browser(app), "bob")
     assert session_count(data, "carol") == 0
     assert session_count(data, "bob") == 1
+
+
+def test_password_change_in_a_request_that_refreshes_last_seen(app, data):
+    """The refresh of ``last_seen`` and the end of every session meet in one transaction."""
+    data.user("bob")
+    client = browser(app)
+    token = log_in(client, "bob")
+    tm, dbsession = data.session()
+    with tm:
+        dbsession.execute(
+            sa.update(LoginSession).values(last_seen=utcnow() - timedelta(minutes=10))
+        )
+    client.post(
+        "/account",
+        {
+            "csrf_token": token,
+            "action": "password",
+            "current": "correct horse",
+            "password": "n3w-secret",
+            "confirmation": "n3w-secret",
+        },
+        status=303,
+    )
+    assert "bob · installer" in client.get("/account", headers=BROWSER, status=200).text
+    assert session_count(data, "bob") == 1

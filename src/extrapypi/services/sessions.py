@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..models import LoginSession, User
@@ -54,7 +54,14 @@ def session_user(dbsession: Session, token: str, max_age: int) -> User | None:
     if login_session.last_seen < now - timedelta(seconds=max_age) or not user.is_active:
         return None
     if login_session.last_seen < now - timedelta(seconds=min(TOUCH_SECONDS, max_age // 4)):
-        login_session.last_seen = now
+        # A statement now, not a dirty attribute flushed later: a flush that ends this user's
+        # sessions (a password change in this request) would find the row gone.
+        dbsession.execute(
+            update(LoginSession)
+            .where(LoginSession.id == login_session.id)
+            .values(last_seen=now)
+            .execution_options(synchronize_session=False)
+        )
     return user
 
 
