@@ -1,9 +1,7 @@
-"""One security policy: HTTP Basic for pip/uv/twine, a signed session cookie for browsers."""
+"""One security policy: HTTP Basic for pip/uv/twine, a server-side session (its token in a signed
+cookie) for browsers."""
 
-import hashlib
-import hmac
-
-from pyramid.authentication import SessionAuthenticationHelper, extract_http_basic_credentials
+from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.httpexceptions import HTTPForbidden
@@ -14,12 +12,14 @@ from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
 from .services.accounts import Account, CredentialCache, LoginCache, authenticate, dummy_hash
 from .services.index import index_serial
+from .services.sessions import end_session, open_session, session_user
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
 
 BASIC = "basic"
 SESSION = "session"
-SESSION_FINGERPRINT_KEY = "auth.fp"
+#: The cookie session's key for the server-side session token (``services/sessions.py``).
+SESSION_TOKEN_KEY = "auth.sid"
 #: Set by "remember me": the session cookie outlives the browser (``session_max_age``).
 SESSION_PERSISTENT_KEY = "auth.persistent"
 #: Where a refused (throttled) Basic login is left for the forbidden view.
@@ -73,27 +73,22 @@ class SecurityPolicy:
         self.credential_cache = credential_cache
         self.login_cache = login_cache
         self.throttle = throttle
-        self.session_max_age = session_max_age
-        self.session_helper = SessionAuthenticationHelper()
+        self.session_max_age = session_max_age or 14 * 24 * 3600
         self.acl = ACLHelper()
         self._identity = RequestLocalCache(self._load_identity)
-
-    def session_fingerprint(self, user: User) -> str:
-        """Ties a session to the password it was opened with: a new password ends old sessions."""
-        message = f"{user.id}:{user.password_hash}".encode()
-        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:32]
 
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
         if credentials is not None:
             return self._basic_identity(request, credentials.username, credentials.password)
-        user_id = self.session_helper.authenticated_userid(request)
-        if user_id is None:
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if token is None:
             return None
-        user = request.dbsession.get(User, user_id)
-        if user is None or not user.is_active:
-            return None
-        if request.session.get(SESSION_FINGERPRINT_KEY) != self.session_fingerprint(user):
+        user = session_user(request.dbsession, token, self.session_max_age)
+        if user is None:
+            # Ended on the server (logout elsewhere, password or role change): drop the cookie's
+            # copy too, CSRF token included, so nothing of the old session is ever accepted.
+            request.session.invalidate()
             return None
         return Identity(account_of(user), SESSION, request.dbsession, user)
 
@@ -153,19 +148,25 @@ class SecurityPolicy:
         return self.acl.permits(context, self.effective_principals(request), permission)
 
     def remember(self, request, user: User, persistent: bool = False, **kw) -> list:
-        request.session[SESSION_FINGERPRINT_KEY] = self.session_fingerprint(user)
+        """Open a server-side session for ``user``; the cookie session carries its token."""
+        request.session[SESSION_TOKEN_KEY] = open_session(
+            request.dbsession, user, self.session_max_age
+        )
         if persistent and self.session_max_age:
             request.session[SESSION_PERSISTENT_KEY] = True
             request.session._cookie_max_age = self.session_max_age
         elif SESSION_PERSISTENT_KEY not in request.session:
             request.session._cookie_max_age = None  # a browser-session cookie
         self._identity.clear(request)
-        return self.session_helper.remember(request, user.id, **kw)
+        return []  # the cookie session sends its own Set-Cookie
 
     def forget(self, request, **kw) -> list:
+        """End this browser's session on the server, not only the browser's copy."""
         self._identity.clear(request)
-        request.session.pop(SESSION_FINGERPRINT_KEY, None)
-        return self.session_helper.forget(request, **kw)
+        token = request.session.pop(SESSION_TOKEN_KEY, None)
+        if token is not None:
+            end_session(request.dbsession, token)
+        return []
 
 
 def includeme(config) -> None:
@@ -196,7 +197,13 @@ def includeme(config) -> None:
     dummy_hash(settings.bcrypt_rounds)  # made now: the first unknown username costs no more
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
-    throttle = LoginThrottle(settings.login_throttle_attempts, settings.login_throttle_window)
+    throttle = LoginThrottle(
+        settings.login_throttle_attempts,
+        settings.login_throttle_window,
+        settings.login_throttle_address_attempts,
+        settings.login_throttle_account_attempts,
+        settings.login_throttle_account_window,
+    )
     config.registry["extrapypi.login_throttle"] = throttle
     login_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.login_cache"] = login_cache

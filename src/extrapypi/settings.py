@@ -43,6 +43,9 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    login_throttle_address_attempts: int = 50
+    login_throttle_account_attempts: int = 100
+    login_throttle_account_window: int = 3600
     #: Origins whose pages may read the JSON API (``*``: any); empty: none (CORS is opt-in).
     json_api_cors_origins: tuple[str, ...] = ()
 
@@ -73,6 +76,15 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         json_api_cors_origins=tuple(
             origin.rstrip("/")
             for origin in aslist(settings.get("extrapypi.json_api_cors_origins", ""))
+        ),
+        login_throttle_address_attempts=int(
+            settings.get("extrapypi.login_throttle_address_attempts", 50)
+        ),
+        login_throttle_account_attempts=int(
+            settings.get("extrapypi.login_throttle_account_attempts", 100)
+        ),
+        login_throttle_account_window=int(
+            settings.get("extrapypi.login_throttle_account_window", 3600)
         ),
     )
 

@@ -184,9 +184,37 @@ def test_dashboard_in_a_real_browser(browser, live_server, data, database_url):
     shoot(page, "account", database)
 
     # Log out: the session is gone, pages need a login again.
-    page.click("button:has-text('Log out')")
+    page.click("header button:text-is('Log out')")
     page.wait_for_url(re.compile(r"/login$"))
     page.goto(live_server.url + "/packages/browser-demo/")
     assert "/login" in page.url
     assert not errors, errors  # no CSP violations or script errors
     context.close()
+
+
+@pytest.mark.e2e
+@pytest.mark.browser
+def test_log_out_everywhere_ends_the_other_browsers_session(browser, live_server, data):
+    """Two browsers (contexts) logged in as one user; "Log out everywhere" in one ends both."""
+    data.user("twice", Role.DEVELOPER)
+    contexts = [browser.new_context(viewport=DESKTOP) for _ in range(2)]
+    pages = [context.new_page() for context in contexts]
+    for page in pages:
+        page.set_default_timeout(15_000)
+        page.goto(live_server.url + "/account")
+        page.fill("input[name=username]", "twice")
+        page.fill("input[name=password]", "correct horse")
+        page.click("button:has-text('Log in')")
+        page.wait_for_url(re.compile(r"/account$"))
+        assert "twice · developer" in page.inner_text("header")
+
+    pages[0].click("button:has-text('Log out everywhere')")
+    pages[0].wait_for_url(re.compile(r"/login$"))
+    assert "Logged out everywhere (2 session(s) ended)." in pages[0].inner_text("main")
+    pages[1].reload()
+    assert "/login" in pages[1].url
+    assert "Log in" in pages[1].inner_text("h1")
+    pages[0].goto(live_server.url + "/account")
+    assert "/login" in pages[0].url
+    for context in contexts:
+        context.close()

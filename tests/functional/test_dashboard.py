@@ -1,4 +1,5 @@
-"""The browser dashboard through WebTest: pages, permission edges, CSRF, XSS, throttling."""
+"""The browser dashboard through WebTest: pages, permission edges, CSRF, XSS (throttling:
+test_throttle.py; sessions: test_sessions.py)."""
 
 import re
 
@@ -657,91 +658,6 @@ def test_security_headers_on_html_pages(testapp, world):
     assert "unsafe-inline" not in csp
     assert page.headers["X-Frame-Options"] == "DENY"
     assert "<script" not in page.text and "style=" not in page.text
-
-
-# --- throttling ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def throttled_app(base_settings, clean):
-    app = main(
-        {},
-        **{
-            **base_settings,
-            "extrapypi.login_throttle_attempts": "3",
-            "extrapypi.login_throttle_window": "60",
-        },
-    )
-    return webtest.TestApp(
-        app, extra_environ={"HTTP_HOST": "example.com", "REMOTE_ADDR": "10.0.0.1"}
-    )
-
-
-def post_login(client, username, password):
-    page = client.get("/login")
-    return client.post(
-        "/login",
-        {"username": username, "password": password, "csrf_token": csrf_token(page)},
-        expect_errors=True,
-    )
-
-
-def test_dashboard_login_is_throttled_per_username(throttled_app, data):
-    data.user("bob")
-    for _ in range(3):
-        assert post_login(throttled_app, "bob", "wrong").status_int == 400
-    refused = post_login(throttled_app, "bob", "correct horse")
-    assert refused.status_int == 429
-    assert "Too many failed logins" in refused.text
-    assert int(refused.headers["Retry-After"]) <= 60
-    # Another address, same username: still refused.
-    other = webtest.TestApp(
-        throttled_app.app, extra_environ={"HTTP_HOST": "example.com", "REMOTE_ADDR": "10.0.0.2"}
-    )
-    assert post_login(other, "bob", "correct horse").status_int == 429
-
-
-def test_login_is_throttled_per_address(throttled_app, data):
-    data.user("carol")
-    for n in range(3):
-        post_login(throttled_app, f"nobody{n}", "x")
-    assert post_login(throttled_app, "carol", "correct horse").status_int == 429
-    other = webtest.TestApp(
-        throttled_app.app, extra_environ={"HTTP_HOST": "example.com", "REMOTE_ADDR": "10.0.0.3"}
-    )
-    assert post_login(other, "carol", "correct horse").status_int == 303
-
-
-def test_basic_auth_is_throttled_too(throttled_app, data, auth, app):
-    data.user("dave")
-    for _ in range(3):
-        throttled_app.get("/packages/", headers=auth("dave", "wrong"), status=401)
-    refused = throttled_app.get("/packages/", headers=auth("dave"), status=429)
-    assert refused.status.startswith("429 Too many failed logins")
-    assert refused.headers["Retry-After"]
-    # Shared state: another app process (another app object) refuses too.
-    second = webtest.TestApp(
-        main({}, **{**app.registry.settings, "extrapypi.login_throttle_attempts": "3"}),
-        extra_environ={"HTTP_HOST": "example.com", "REMOTE_ADDR": "10.0.0.9"},
-    )
-    second.get("/packages/", headers=auth("dave"), status=429)
-
-
-def test_cached_basic_credentials_cost_no_throttle_query(throttled_app, data, auth):
-    data.user("erin")
-    throttled_app.get("/packages/", headers=auth("erin"), status=200)  # verified and cached
-    engine = throttled_app.app.registry["db_engine"]
-    statements = []
-
-    def count(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        throttled_app.get("/packages/", headers=auth("erin"), status=200)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    assert statements and not any("login_failures" in s for s in statements)
 
 
 # --- switched off --------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from zope.sqlalchemy.datamanager import STATUS_ACTIVE, join_transaction, mark_ch
 
 from . import access  # noqa: F401  (bumps the serial on access changes)
 from .journal import IndexState, JournalEntry
-from .login import LoginFailure
+from .login import LoginAddress, LoginFailure
 from .meta import Base
 from .package import File, FileTombstone, Package, Release, package_maintainers
+from .session import LoginSession
 from .user import User
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "FileTombstone",
     "IndexState",
     "JournalEntry",
+    "LoginAddress",
     "LoginFailure",
+    "LoginSession",
     "Package",
     "Release",
     "User",

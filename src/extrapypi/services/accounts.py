@@ -191,8 +191,9 @@ def authenticate(
     """The active user with these credentials, or None; as slow for unknown users as for known
     (pass the configured ``bcrypt_rounds`` as ``rounds``).
 
-    With a ``throttle``, raises ``LoginThrottled`` after too many failures for this username or
-    address. Credentials found in the cache skip the throttle: only a cache miss costs its query.
+    With a ``throttle``, raises ``LoginThrottled`` when a budget is spent (``services/throttle.py``)
+    and records a success. Credentials found in the cache skip the throttle: only a cache miss
+    costs its queries.
     """
     user = get_user(dbsession, username)
     if (
@@ -201,8 +202,10 @@ def authenticate(
         and cache.verified(username, password, user.password_hash)
     ):
         return user if user.is_active else None
+    pair_failures = 0
     if throttle is not None:
-        throttle.check(dbsession, username, address)
+        user_id = user.id if user is not None else None
+        pair_failures = throttle.check(dbsession, username, address, user_id)
     if user is None:
         check_password(password, dummy_hash(rounds))
         if throttle is not None:
@@ -214,6 +217,8 @@ def authenticate(
         return None
     if cache is not None:
         cache.remember(username, password, user.password_hash)
+    if throttle is not None and user.is_active:
+        throttle.succeeded(dbsession, user.id, username, address, pair_failures)
     return user if user.is_active else None
 
 

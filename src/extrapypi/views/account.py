@@ -1,12 +1,13 @@
 """My account: any logged-in user changes their own email and password."""
 
 from pyramid.httpexceptions import HTTPSeeOther
-from pyramid.security import remember
+from pyramid.security import forget, remember
 from pyramid.view import view_config, view_defaults
 
 from ..permissions import Permission
 from ..resources import Root
 from ..services import accounts
+from ..services.sessions import end_all_sessions
 from ..settings import get_app_settings
 
 
@@ -57,3 +58,13 @@ class AccountViews:
             return self.page(str(error), status=400)
         # Other sessions end (their fingerprint no longer matches); this one carries on.
         return self.done("Changed your password.", headers=remember(self.request, self.user))
+
+    @view_config(request_method="POST", request_param="action=logout-everywhere")
+    def logout_everywhere(self):
+        """End every session of this account, this one too: "everywhere" means here as well."""
+        ended = end_all_sessions(self.request.dbsession, self.user)
+        headers = forget(self.request)
+        self.request.session.invalidate()
+        self.request.session.flash(f"Logged out everywhere ({ended} session(s) ended).")
+        login = self.request.resource_url(self.request.root, "login")
+        return HTTPSeeOther(location=login, headers=headers)
