@@ -14,6 +14,7 @@ from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
 from .services.accounts import Account, CredentialCache, LoginCache, authenticate
 from .services.index import index_serial
+from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
 
@@ -146,6 +147,7 @@ class SecurityPolicy:
             principals.append(Authenticated)
             principals.append(user_principal(identity.id))
             principals.extend(role_principal(r) for r in roles_at_or_below(identity.role))
+            principals.extend(team_principals(request, identity.id))
         return principals
 
     def permits(self, request, context, permission):

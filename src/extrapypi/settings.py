@@ -43,6 +43,8 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    #: Most hyphens a granted namespace may contain (PEP 752's depth limit).
+    namespace_max_depth: int = 1
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -68,7 +70,15 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
         login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
         login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
+        namespace_max_depth=_non_negative(settings, "extrapypi.namespace_max_depth", 1),
     )
+
+
+def _non_negative(settings: dict[str, Any], key: str, default: int) -> int:
+    value = str(settings.get(key, default)).strip()
+    if not value.isdigit():
+        raise ConfigurationError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    return int(value)
 
 
 def includeme(config) -> None:

@@ -14,6 +14,7 @@ from .journal import IndexState, JournalEntry
 from .login import LoginFailure
 from .meta import Base
 from .package import File, FileTombstone, Package, Release, package_maintainers
+from .team import Namespace, Team, package_team_maintainers, team_members
 from .user import User
 
 __all__ = [
@@ -23,13 +24,17 @@ __all__ = [
     "IndexState",
     "JournalEntry",
     "LoginFailure",
+    "Namespace",
     "Package",
     "Release",
+    "Team",
     "User",
     "get_engine",
     "get_session_factory",
     "get_tm_session",
     "package_maintainers",
+    "package_team_maintainers",
+    "team_members",
 ]
 
 configure_mappers()
