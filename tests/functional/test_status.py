@@ -6,7 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 from dists import wheel_bytes
-from test_dashboard import BROWSER, csrf_token, log_in
+from test_dashboard import BROWSER, log_in
 from test_upload import post
 
 from extrapypi.models import JournalEntry, Package
