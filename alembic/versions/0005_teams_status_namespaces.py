@@ -96,7 +96,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("packages", schema=None) as batch_op:
+    # Never recreate ``packages`` (batch mode's way on SQLite): with foreign keys on, dropping
+    # the old table would cascade to releases and maintainers. SQLite >= 3.35 drops columns.
+    with op.batch_alter_table("packages", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("status_reason")
         batch_op.drop_column("status")
     op.drop_table("namespaces")
