@@ -30,7 +30,7 @@ def test_admin_creates_team_adds_members_grants_and_revokes(testapp, world):
     token = log_in(testapp, "admin")
     page = testapp.get("/teams/", headers=BROWSER)
     assert "No teams yet." in page.text
-    testapp.post("/teams/new", {"name": "platform", "csrf_token": token}, status=303)
+    testapp.post("/teams/@@new", {"name": "platform", "csrf_token": token}, status=303)
     for username in ("developer", "dev2"):
         testapp.post(
             "/teams/platform/",
@@ -38,7 +38,7 @@ def test_admin_creates_team_adds_members_grants_and_revokes(testapp, world):
             status=303,
         )
     testapp.post(
-        "/teams/namespaces",
+        "/teams/@@namespaces",
         {"action": "grant", "namespace": "Acme", "owner": "team:platform", "csrf_token": token},
         status=303,
     )
@@ -51,7 +51,7 @@ def test_admin_creates_team_adds_members_grants_and_revokes(testapp, world):
         status=303,
     )
     testapp.post(
-        "/teams/namespaces",
+        "/teams/@@namespaces",
         {"action": "revoke", "namespace": "acme", "csrf_token": token},
         status=303,
     )
@@ -66,25 +66,25 @@ def test_admin_creates_team_adds_members_grants_and_revokes(testapp, world):
 @pytest.mark.parametrize(
     "path, fields, message",
     [
-        ("/teams/new", {"name": "Bad Name"}, "Invalid team name"),
+        ("/teams/@@new", {"name": "Bad Name"}, "Invalid team name"),
         ("/teams/platform/", {"action": "add-member", "username": "ghost"}, "No user named"),
         ("/teams/platform/", {"action": "remove-member", "username": "admin"}, "is not a member"),
         (
-            "/teams/namespaces",
+            "/teams/@@namespaces",
             {"action": "grant", "namespace": "x", "owner": "team:nope"},
             "No team",
         ),
         (
-            "/teams/namespaces",
+            "/teams/@@namespaces",
             {"action": "grant", "namespace": "a-b-c", "owner": "admin"},
             "at most 1",
         ),
-        ("/teams/namespaces", {"action": "revoke", "namespace": "nothing"}, "No namespace"),
+        ("/teams/@@namespaces", {"action": "revoke", "namespace": "nothing"}, "No namespace"),
     ],
 )
 def test_refusals_show_the_reason(testapp, world, path, fields, message):
     token = log_in(testapp, "admin")
-    testapp.post("/teams/new", {"name": "platform", "csrf_token": token}, status=303)
+    testapp.post("/teams/@@new", {"name": "platform", "csrf_token": token}, status=303)
     page = testapp.post(path, {**fields, "csrf_token": token}, status=400)
     assert message in page.text
 
@@ -93,13 +93,13 @@ def test_refusals_show_the_reason(testapp, world, path, fields, message):
 def test_only_admins_reach_teams(testapp, world, username):
     token = log_in(testapp, username)
     testapp.get("/teams/", headers=BROWSER, status=403)
-    testapp.post("/teams/new", {"name": "x", "csrf_token": token}, status=403)
+    testapp.post("/teams/@@new", {"name": "x", "csrf_token": token}, status=403)
     assert state(world) == ({}, {})
 
 
 def test_team_forms_need_csrf(testapp, world):
     log_in(testapp, "admin")
-    testapp.post("/teams/new", {"name": "platform"}, status=400)
+    testapp.post("/teams/@@new", {"name": "platform"}, status=400)
     assert state(world) == ({}, {})
 
 
@@ -139,3 +139,18 @@ def test_package_team_maintainers_form(testapp, world, auth):
 def test_admin_nav_links_to_teams(testapp, world):
     log_in(testapp, "admin")
     assert 'href="http://example.com/teams/"' in testapp.get("/packages/", headers=BROWSER).text
+
+
+@pytest.mark.parametrize("name", ["new", "namespaces"])
+def test_teams_named_like_the_pages_views_break_nothing(testapp, world, name):
+    token = log_in(testapp, "admin")
+    testapp.post("/teams/@@new", {"name": name, "csrf_token": token}, status=303)
+    testapp.post("/teams/@@new", {"name": "second", "csrf_token": token}, status=303)
+    testapp.post(
+        "/teams/@@namespaces",
+        {"action": "grant", "namespace": "acme", "owner": f"team:{name}", "csrf_token": token},
+        status=303,
+    )
+    page = testapp.get(f"/teams/{name}/", headers=BROWSER)
+    assert f"Team {name}" in page.text
+    assert state(world) == ({name: [], "second": []}, {"acme": f"team:{name}"})
