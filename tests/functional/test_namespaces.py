@@ -258,3 +258,19 @@ def test_namespace_endpoints_need_the_right_to_read_the_index(testapp, world):
     testapp.get("/namespaces", status=401)
     testapp.get("/namespace/acme", status=401)
     testapp.get("/namespace/nothing", status=401)
+
+
+def test_the_operators_own_import_is_not_refused(world):
+    grant(world, "acme", "team:platform")
+    tm, dbsession = world.session()
+    with tm:
+        assert ns.creation_conflict(dbsession, "acme-x", None) is None
+        solo = get_user(dbsession, "solo")
+        assert "reserved for team:platform" in ns.creation_conflict(dbsession, "acme-x", solo)
+
+
+@pytest.mark.parametrize("path", ["/namespace/acme%00x", "/namespace/" + "a" * 5000, "/namespace/"])
+def test_hostile_namespace_paths_are_plain_4xx(testapp, world, auth, path):
+    grant(world, "acme", "team:platform")
+    response = testapp.get(path, headers=auth("reader"), expect_errors=True)
+    assert 400 <= response.status_int < 500

@@ -241,3 +241,13 @@ def test_status_form_is_post_only(testapp, data, world):
     log_in(testapp, "maint")
     testapp.get("/packages/demo/status?status=archived", headers=BROWSER, status=405)
     assert stored_status(data) == ("active", "")
+
+
+def test_a_hostile_reason_stays_one_plain_line(testapp, data, auth, world):
+    set_status(data, "archived", "line one\r\nX-Injected: 1\n<script>")
+    assert stored_status(data) == ("archived", "line one X-Injected: 1 <script>")
+    response = post(testapp, wheel_bytes("demo", "2.0"), auth("maint"), status=400)
+    assert "X-Injected" not in response.headers
+    assert "\n" not in response.status
+    page = testapp.get("/simple/demo/", headers=auth("reader"))
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
