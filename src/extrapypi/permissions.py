@@ -12,6 +12,10 @@ class Permission(StrEnum):
     MANAGE = "manage"
     DELETE = "delete"
     ADMIN = "admin"
+    #: Archive, deprecate or reactivate a package (PEP 792 status markers).
+    STATUS = "status"
+    #: Quarantine a package or lift a quarantine: admins only.
+    QUARANTINE = "quarantine"
     #: Any logged-in user: their own account page.
     ACCOUNT = "account"
 
@@ -38,8 +42,8 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
 #: What a role may do on a package it maintains (granted by the package resource).
 MAINTAINER_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
     Role.INSTALLER: (),
-    Role.MAINTAINER: (Permission.UPLOAD, Permission.YANK),
-    Role.DEVELOPER: (Permission.UPLOAD, Permission.YANK, Permission.MANAGE),
+    Role.MAINTAINER: (Permission.UPLOAD, Permission.YANK, Permission.STATUS),
+    Role.DEVELOPER: (Permission.UPLOAD, Permission.YANK, Permission.STATUS, Permission.MANAGE),
     Role.ADMIN: (),  # admins already hold every permission at the root
 }
 
@@ -56,3 +60,8 @@ def role_principal(role: Role | str) -> str:
 
 def user_principal(user_id: int) -> str:
     return f"user:{user_id}"
+
+
+def team_principal(team_name: str) -> str:
+    """Every member of the team holds it; ACLs grant it what a maintainer grant gives."""
+    return f"team:{team_name}"

@@ -15,9 +15,12 @@ from .permissions import (
     Permission,
     Role,
     role_principal,
+    team_principal,
     user_principal,
 )
 from .services import packages as package_service
+from .services import status as status_service
+from .services import teams as team_service
 from .settings import get_app_settings
 
 
@@ -43,6 +46,9 @@ class Root(Resource):
             "pypi": JsonApi,
             "legacy": LegacyUpload,
             "users": Users,
+            "teams": Teams,
+            "namespaces": NamespaceList,
+            "namespace": NamespaceDetails,
         }
 
     def __acl__(self) -> list:
@@ -111,6 +117,11 @@ class PackageResource(Resource):
             permissions = MAINTAINER_PERMISSIONS.get(Role(maintainer.role), ())
             if permissions:
                 acl.append((Allow, user_principal(maintainer.id), permissions))
+        # A team grant gives each member what a maintainer grant gives their own role: only
+        # members hold ``team:<name>``, so the asking identity's role is the member's role.
+        team_permissions = MAINTAINER_PERMISSIONS[Role(identity.role)]
+        for team in self.package.team_maintainers:
+            acl.append((Allow, team_principal(team.name), team_permissions))
         return acl
 
     def __getitem__(self, key: str) -> "ReleaseResource":
@@ -146,12 +157,14 @@ class ReleaseResource(Resource):
         dbsession = self.request.dbsession
         file = package_service.get_release_file(dbsession, self.release, key)
         if file is not None:
+            status_service.refuse_quarantined_download(self.release.package)
             return FileResource(self.request, file, parent=self, name=key)
         if key.endswith(".metadata"):
             file = package_service.get_release_file(
                 dbsession, self.release, key[: -len(".metadata")]
             )
             if file is not None and file.metadata_sha256:
+                status_service.refuse_quarantined_download(self.release.package)
                 return FileMetadataResource(self.request, file, parent=self, name=key)
         raise KeyError(key)
 
@@ -187,6 +200,43 @@ class UserResource(Resource):
     def __init__(self, request, user: User | None, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.user = user
+
+
+class Teams(Resource):
+    """``/teams/``: team and namespace administration (admins only)."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
+
+    def __getitem__(self, key: str) -> "TeamResource":
+        team = team_service.get_team(self.request.dbsession, key)
+        if team is None:
+            raise KeyError(key)
+        return TeamResource(self.request, team, parent=self, name=key)
+
+
+class TeamResource(Resource):
+    def __init__(self, request, team, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.team = team
+
+
+class NamespaceList(Resource):
+    """``/namespaces``: the reserved namespaces (PEP 752), readable as the index is."""
+
+
+class NamespaceDetails(Resource):
+    """``/namespace/``: holds one ``NamespaceResource`` per name; the view looks it up."""
+
+    def __getitem__(self, key: str) -> "NamespaceResource":
+        return NamespaceResource(self.request, parent=self, name=key)
+
+
+class NamespaceResource(Resource):
+    """``/namespace/<name>`` (PEP 752 namespace detail)."""
+
+    def __getitem__(self, key: str):
+        raise KeyError(key)
 
 
 class NowhereRoot(Root):

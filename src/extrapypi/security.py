@@ -13,6 +13,7 @@ from .permissions import role_principal, roles_at_or_below, user_principal
 from .services.accounts import Account, CredentialCache, LoginCache, authenticate, dummy_hash
 from .services.index import index_serial
 from .services.sessions import end_session, open_session, session_user
+from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
 
@@ -142,6 +143,7 @@ class SecurityPolicy:
             principals.append(Authenticated)
             principals.append(user_principal(identity.id))
             principals.extend(role_principal(r) for r in roles_at_or_below(identity.role))
+            principals.extend(team_principals(request, identity.id))
         return principals
 
     def permits(self, request, context, permission):

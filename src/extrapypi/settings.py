@@ -48,6 +48,8 @@ class AppSettings:
     login_throttle_account_window: int = 3600
     #: Origins whose pages may read the JSON API (``*``: any); empty: none (CORS is opt-in).
     json_api_cors_origins: tuple[str, ...] = ()
+    #: Most hyphens a granted namespace may contain (PEP 752's depth limit).
+    namespace_max_depth: int = 1
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -86,7 +88,15 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         login_throttle_account_window=int(
             settings.get("extrapypi.login_throttle_account_window", 3600)
         ),
+        namespace_max_depth=_non_negative(settings, "extrapypi.namespace_max_depth", 1),
     )
+
+
+def _non_negative(settings: dict[str, Any], key: str, default: int) -> int:
+    value = str(settings.get(key, default)).strip()
+    if not value.isdigit():
+        raise ConfigurationError(f"{key} must be a whole number of 0 or more, not {value!r}")
+    return int(value)
 
 
 def includeme(config) -> None:

@@ -33,3 +33,30 @@ def test_downgrade_to_base_then_upgrade_again(app, engine, ini_file, clean):
     # its page cache, holding a higher serial, would never store a page again this session.
     if "extrapypi.index_cache" in app.registry:
         app.registry["extrapypi.index_cache"].clear()
+
+
+def test_teams_status_namespaces_migration_down_up_keeps_packages(app, engine, ini_file, data):
+    """0005 comes apart and back: its tables and columns only; packages come back ``active``."""
+    data.user("dev")
+    data.release_file("kept", "1.0", uploader="dev")  # its creator maintains it
+    teams_tables = {"teams", "team_members", "package_team_maintainers", "namespaces"}
+    schema.downgrade(ini_file, "5c1f0d2a9b7e")
+    inspector = sa.inspect(engine)
+    assert not teams_tables & set(inspector.get_table_names())
+    assert {"status", "status_reason"}.isdisjoint(
+        c["name"] for c in inspector.get_columns("packages")
+    )
+    schema.upgrade(ini_file, "head")
+    assert teams_tables <= set(sa.inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT name, status, status_reason FROM packages")).all()
+        maintainers = connection.execute(
+            sa.text("SELECT count(*) FROM package_maintainers")
+        ).scalar()
+        files = connection.execute(sa.text("SELECT count(*) FROM files")).scalar()
+    assert [tuple(r) for r in rows] == [("kept", "active", "")]
+    assert maintainers == 1 and files == 1  # nothing cascaded away (SQLite batch mode would)
+    assert _diff(engine) == []
+    schema.downgrade(ini_file, "5c1f0d2a9b7e")
+    schema.upgrade(ini_file, "head")
+    assert _diff(engine) == []

@@ -45,7 +45,7 @@ def anchors(body: str) -> list[dict]:
 def test_root_lists_projects_by_normalized_name_in_html(testapp, index):
     response = get(testapp, "/simple/", index)
     assert response.content_type == "text/html"
-    assert '<meta name="pypi:repository-version" content="1.1">' in response.text
+    assert '<meta name="pypi:repository-version" content="1.4">' in response.text
     links = anchors(response.text)
     assert [(a["href"], a["text"]) for a in links] == [("alpha/", "alpha"), ("foo-bar/", "Foo_Bar")]
     assert response.headers["Vary"] == "Accept, Accept-Encoding"
@@ -55,7 +55,7 @@ def test_root_json(testapp, index):
     response = get(testapp, "/simple/", index, accept=JSON)
     assert response.content_type == JSON
     assert response.json == {
-        "meta": {"api-version": "1.1"},
+        "meta": {"api-version": "1.5"},
         "projects": [{"name": "alpha"}, {"name": "Foo_Bar"}],
     }
 
@@ -64,8 +64,10 @@ def test_project_json_schema_order_and_types(testapp, index):
     response = get(testapp, "/simple/foo-bar/", index, accept=PIP_ACCEPT)
     assert response.content_type == JSON
     page = response.json
-    assert page["meta"] == {"api-version": "1.1"}
+    assert page["meta"] == {"api-version": "1.5"}
     assert page["name"] == "foo-bar"
+    assert page["project-status"] == {"status": "active"}
+    assert page["namespaces"] is None
     assert page["versions"] == ["1.0", "1.9rc1", "1.10"]  # PEP 440 order, not string order
     names = [f["filename"] for f in page["files"]]
     assert names == [
@@ -122,7 +124,7 @@ def test_project_html_anchors(testapp, data, auth):
     data.release_file("demo", "1.0", kind="sdist", requires_python=">=3.8,<4")
     response = get(testapp, "/simple/demo/", auth("reader"), accept=V1_HTML)
     assert response.content_type == V1_HTML
-    assert '<meta name="pypi:repository-version" content="1.1">' in response.text
+    assert '<meta name="pypi:repository-version" content="1.4">' in response.text
     assert 'data-requires-python="&gt;=3.8,&lt;4"' in response.text
     wheel, sdist = anchors(response.text)
     assert wheel["text"] == "demo-1.0-py3-none-any.whl"
@@ -344,6 +346,7 @@ def test_project_page_costs_no_query_per_file(testapp, data, auth, engine):
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     selects = lambda n: n  # noqa: E731
-    assert selects(built) <= 5, built  # user, serial, package id, files (+ a pool ping)
+    # user, serial, the user's teams (once per serial), package, namespaces, files (+ a ping)
+    assert selects(built) <= 7, built
     assert cached <= built - 2, (cached, built, statements)
     assert not any("maintainers" in s for s in statements)

@@ -15,6 +15,7 @@ from .login import LoginAddress, LoginFailure
 from .meta import Base
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .session import LoginSession
+from .team import Namespace, Team, package_team_maintainers, team_members
 from .user import User
 
 __all__ = [
@@ -26,13 +27,17 @@ __all__ = [
     "LoginAddress",
     "LoginFailure",
     "LoginSession",
+    "Namespace",
     "Package",
     "Release",
+    "Team",
     "User",
     "get_engine",
     "get_session_factory",
     "get_tm_session",
     "package_maintainers",
+    "package_team_maintainers",
+    "team_members",
 ]
 
 configure_mappers()

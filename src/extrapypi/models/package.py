@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON
 
 from .meta import Base, UTCDateTime, utcnow
+from .team import Team, package_team_maintainers
 from .types import ExactString, LongText
 from .user import User
 
@@ -36,9 +37,15 @@ class Package(Base):
     summary: Mapped[str] = mapped_column(String(512), default="")
     created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: PEP 792 project status marker (``services/status.py`` owns the rules), and why.
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    status_reason: Mapped[str] = mapped_column(String(512), default="", server_default="")
 
     maintainers: Mapped[list[User]] = relationship(
         secondary=package_maintainers, order_by=User.username
+    )
+    team_maintainers: Mapped[list[Team]] = relationship(
+        secondary=package_team_maintainers, order_by=Team.name
     )
     releases: Mapped[list["Release"]] = relationship(
         back_populates="package",

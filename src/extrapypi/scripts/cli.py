@@ -464,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
     importer.set_defaults(handler=cmd_import)
 
+    from .cli_teams import add_commands  # it imports this module's helpers
+
+    add_commands(commands)
     return parser
 
 

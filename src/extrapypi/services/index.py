@@ -20,8 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import File, Package, Release
+from .namespaces import project_namespaces
+from .status import offers_files, status_json
 
-API_VERSION = "1.1"  # PEP 700
+#: JSON: 1.4 (PEP 792 status markers) + 1.5 (PEP 752 namespaces).
+API_VERSION = "1.5"
+#: HTML is frozen at 1.4 (PEP 833): new keys go to JSON only.
+HTML_API_VERSION = "1.4"
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 HTML_TYPE = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML_TYPE = "text/html"
@@ -59,12 +64,19 @@ def root_page(dbsession: Session) -> dict:
 
 
 def project_page(dbsession: Session, normalized_name: str) -> dict | None:
-    """``/simple/<name>/``: every file of every release, by PEP 440 version then filename."""
-    package_id = dbsession.scalar(
-        select(Package.id).where(Package.normalized_name == normalized_name)
-    )
-    if package_id is None:
+    """``/simple/<name>/``: every file of every release, by PEP 440 version then filename.
+
+    A quarantined project lists its versions but no files (PEP 792).
+    """
+    project = dbsession.execute(
+        select(Package.id, Package.status, Package.status_reason).where(
+            Package.normalized_name == normalized_name
+        )
+    ).one_or_none()
+    if project is None:
         return None
+    package_id = project.id
+    with_files = offers_files(project.status)
     rows = dbsession.execute(
         select(
             Release.version,
@@ -87,8 +99,8 @@ def project_page(dbsession: Session, normalized_name: str) -> dict | None:
     for row in rows:
         if not versions or versions[-1] != row.version:
             versions.append(row.version)
-        if row.filename is None:
-            continue  # a release whose files were all deleted
+        if row.filename is None or not with_files:
+            continue  # a release whose files were all deleted, or a quarantined project
         entry = {
             "filename": row.filename,
             "url": file_url(normalized_name, row.version, row.filename),
@@ -105,6 +117,8 @@ def project_page(dbsession: Session, normalized_name: str) -> dict | None:
     return {
         "meta": {"api-version": API_VERSION},
         "name": normalized_name,
+        "project-status": status_json(project.status, project.status_reason),
+        "namespaces": project_namespaces(dbsession, normalized_name, package_id),
         "versions": versions,
         "files": files,
     }
@@ -118,7 +132,7 @@ def render_json(page: dict) -> bytes:
 
 _HEAD = (
     '<!DOCTYPE html>\n<html>\n<head>\n<meta name="pypi:repository-version" content="{version}">\n'
-    "<title>{title}</title>\n</head>\n<body>\n"
+    "{extra}<title>{title}</title>\n</head>\n<body>\n"
 )
 _FOOT = "</body>\n</html>\n"
 
@@ -128,17 +142,25 @@ def _attribute(value: str) -> str:
 
 
 def render_html(page: dict) -> bytes:
-    """PEP 503 HTML with the PEP 629 meta tag; attributes escaped, one anchor per line."""
-    version = page["meta"]["api-version"]
+    """PEP 503 HTML with the PEP 629 meta tag (and PEP 792's status tags on project pages);
+    attributes escaped, one anchor per line. Always version 1.4: HTML is frozen (PEP 833)."""
+    version = HTML_API_VERSION
     if "projects" in page:
-        parts = [_HEAD.format(version=version, title="Simple index")]
+        parts = [_HEAD.format(version=version, extra="", title="Simple index")]
         parts.extend(
             f'<a href="{p["_normalized"]}/">{html.escape(p["name"])}</a><br>\n'
             for p in page["projects"]
         )
     else:
         name = html.escape(page["name"])
-        parts = [_HEAD.format(version=version, title=f"Links for {name}")]
+        status = page["project-status"]
+        extra = f'<meta name="pypi:project-status" content="{_attribute(status["status"])}">\n'
+        if status.get("reason"):
+            extra += (
+                '<meta name="pypi:project-status-reason" '
+                f'content="{_attribute(status["reason"])}">\n'
+            )
+        parts = [_HEAD.format(version=version, extra=extra, title=f"Links for {name}")]
         parts.append(f"<h1>Links for {name}</h1>\n")
         for file in page["files"]:
             attributes = [f'href="{_attribute(file["url"])}#sha256={file["hashes"]["sha256"]}"']

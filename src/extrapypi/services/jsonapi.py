@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import File, Package, Release
 from .index import format_time
 from .journal import current_serial
+from .status import status_json
 
 PACKAGE_TYPES = {"bdist_wheel", "sdist", "bdist_egg", "bdist_wininst", "bdist_msi", "bdist_rpm"}
 
@@ -113,6 +114,7 @@ def project_json(
     data = {
         "info": info_json(package, release, project_url(None), project_url(release)),
         "last_serial": current_serial(dbsession),
+        "project-status": status_json(package.status, package.status_reason),
         "urls": [file_json(f, release, file_url(release, f)) for f in release.files],
         "vulnerabilities": [],
     }

@@ -12,6 +12,7 @@ from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
 from .journal import record
 from .names import canonical_version, normalize_name, version_sort_key
+from .namespaces import owning_teams
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ def create_package(dbsession: Session, name: str, creator: User | None) -> Packa
     package = Package(name=name, normalized_name=normalize_name(name))
     if creator is not None:
         package.maintainers.append(creator)
+    # A project created in a team's namespace is the team's (PEP 752 "owned").
+    package.team_maintainers.extend(owning_teams(dbsession, package.normalized_name))
     dbsession.add(package)
     dbsession.flush()
     record(dbsession, "create package", package_name=package.name, user=creator)

@@ -29,7 +29,9 @@ from transaction.interfaces import TransientError
 
 from ..models import File, Package, Release, User
 from ..storage import FileTooLarge, StagedFile, Storage
+from . import namespaces as namespace_service
 from . import packages as package_service
+from . import status as status_service
 from .names import InvalidName, InvalidVersion, canonical_version, normalize_name
 
 SDIST = "sdist"
@@ -74,6 +76,12 @@ class UploadRefused(Exception):
 
 class UploadForbidden(UploadRefused):
     status = 403
+
+
+class UploadConflict(UploadRefused):
+    """The name is in a namespace the uploader does not hold (PEP 752: 409 Conflict)."""
+
+    status = 409
 
 
 class ConcurrentUpload(TransientError):
@@ -535,6 +543,7 @@ def ingest(
     package = package_service.get_package(dbsession, checked.name)
     if authorize is not None:
         authorize(package, checked)
+    check_project_rules(dbsession, package, checked.name, user)
 
     _seek_start(fileobj)
     try:
@@ -563,6 +572,21 @@ def ingest(
     if not result.created:
         storage.discard(staged)
     return result
+
+
+def check_project_rules(
+    dbsession: Session, package: Package | None, name: str, user: User | None
+) -> None:
+    """An existing project's status may refuse uploads (PEP 792); a new project's name may lie
+    in a namespace the uploader does not hold (PEP 752)."""
+    if package is not None:
+        refusal = status_service.upload_refusal(package)
+        if refusal is not None:
+            raise UploadRefused(refusal)
+        return
+    conflict = namespace_service.creation_conflict(dbsession, name, user)
+    if conflict is not None:
+        raise UploadConflict(conflict)
 
 
 def _record(

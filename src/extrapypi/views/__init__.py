@@ -10,6 +10,7 @@ DASHBOARD_MODULES = (
     "extrapypi.views.users",
     "extrapypi.views.packages",
     "extrapypi.views.account",
+    "extrapypi.views.teams",
 )
 
 

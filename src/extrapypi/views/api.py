@@ -16,11 +16,13 @@ from ..resources import JsonApi, PackageBrowser, PackageResource, ReleaseResourc
 from ..security import BASIC
 from ..services.jsonapi import file_path, project_json
 from ..services.packages import set_yanked
+from ..services.status import refuse_quarantined_download
 from ..settings import get_app_settings
 from .errors import plain_error
 
 
 def _json_api(request, package, version: str | None):
+    refuse_quarantined_download(package)
     base = request.application_url
 
     def file_url(release, file):

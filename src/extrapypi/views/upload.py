@@ -19,6 +19,7 @@ from ..services.uploads import (
     ConcurrentUpload,
     Declared,
     Limits,
+    UploadConflict,
     UploadForbidden,
     UploadRefused,
     ingest,
@@ -163,6 +164,8 @@ def upload(context, request):
         )
     except UploadForbidden as refusal:
         raise HTTPForbidden(str(refusal)) from None  # the forbidden view puts it in the status
+    except UploadConflict as refusal:
+        raise plain_error(HTTPConflict, str(refusal)) from None
     except UploadRefused as refusal:
         raise plain_error(HTTPBadRequest, str(refusal)) from None
     outcome = "uploaded" if result.created else "already there, identical: nothing changed"
