@@ -10,6 +10,7 @@ from transaction._transaction import Status as ZopeStatus
 from zope.sqlalchemy.datamanager import STATUS_ACTIVE, join_transaction, mark_changed
 
 from . import access  # noqa: F401  (bumps the serial on access changes)
+from .description import RenderedDescription
 from .journal import IndexState, JournalEntry
 from .login import LoginFailure
 from .meta import Base
@@ -25,6 +26,7 @@ __all__ = [
     "LoginFailure",
     "Package",
     "Release",
+    "RenderedDescription",
     "User",
     "get_engine",
     "get_session_factory",

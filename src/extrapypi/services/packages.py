@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import File, FileTombstone, Package, Release, User
 from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
+from .descriptions import store_rendered
 from .journal import record
 from .names import canonical_version, normalize_name, version_sort_key
 
@@ -131,6 +132,8 @@ def create_release(
     metadata: ReleaseMetadata,
     uploader: User | None,
 ) -> Release:
+    # Rendered (bounded, in a child process) before the release row takes any write lock.
+    store_rendered(dbsession, metadata.description, metadata.description_content_type)
     release = Release(
         package=package,
         version=version,
