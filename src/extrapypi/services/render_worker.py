@@ -8,7 +8,7 @@ parent stops waiting after a wall-clock limit and kills it, and the next render 
 
 The process lives as long as it behaves, so the imports (~0.3 s) are paid once per app process,
 not once per upload. Both sides of the pipe are here: :class:`RenderWorker` in the app, and
-:func:`main` (``python -m extrapypi.services.render_worker``) in the child. Frames are an 8-byte
+:func:`main` (this file run as a script) in the child. Frames are an 8-byte
 big-endian length followed by that many bytes of JSON.
 """
 
@@ -93,10 +93,11 @@ class RenderWorker:
         if self._process is not None and self._process.poll() is None:
             return self._process
         self._stop()
+        # This file as a script, not ``-m``: importing the extrapypi package (Pyramid,
+        # SQLAlchemy) would triple the start-up time. It needs only the standard library.
         command = [
             sys.executable,
-            "-m",
-            __name__,
+            os.path.abspath(__file__),
             str(int(self.memory_bytes)),
             str(max(1, int(self.seconds + 0.999))),
         ]
