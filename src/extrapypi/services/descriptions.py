@@ -12,9 +12,10 @@ a page view's own account more than once:
 - the renderer runs in a child process under a CPU, memory and wall-clock limit
   (:mod:`.render_worker`); a description that overruns them, nests too deeply or is not valid
   markup is shown as escaped plain text under a note saying why;
-- the result is stored in ``rendered_descriptions`` under the sha256 of (renderer version, limit,
-  content type, text): written when the release is created, or on the first view of a release
-  that predates this table; page views then only read it.
+- the result is stored in ``rendered_descriptions``, one row per release, written when the
+  release is created (or on the first view of a release that predates the table); page views read
+  it by the release's id and never load the description itself. Each row carries the sha256 of
+  (renderer, content type, text), so a text rendered once is copied, not rendered again.
 """
 
 import functools
@@ -25,10 +26,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 from markupsafe import Markup, escape
 from pyramid.threadlocal import get_current_registry
+from sqlalchemy import select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ..models import RenderedDescription
+from ..models import Release, RenderedDescription
+from ..models.meta import utcnow
 from ..settings import ConfigurationError, parse_size
 from .render_worker import RenderWorker
 
@@ -127,17 +130,16 @@ class DescriptionRenderer:
         self.settings = settings or DescriptionSettings()
         self.worker = RenderWorker(self.settings.seconds, self.settings.memory_bytes)
 
+    @functools.cached_property
+    def signature(self) -> str:
+        """What a stored result depends on besides the text: renderer versions and the limit."""
+        return f"{RENDERER_VERSION};{_library_versions()};{self.settings.render_bytes}"
+
     def key(self, description: str, content_type: str) -> str:
         kind, params = parse_content_type(content_type)
         variant = params.get("variant", "") if kind == MARKDOWN else ""
         digest = hashlib.sha256()
-        for part in (
-            RENDERER_VERSION,
-            _library_versions(),
-            str(self.settings.render_bytes),
-            kind,
-            variant,
-        ):
+        for part in (self.signature, kind, variant):
             digest.update(part.encode("utf-8") + b"\0")
         digest.update(description.encode("utf-8", "surrogatepass"))
         return digest.hexdigest()
@@ -191,44 +193,64 @@ def render_description(description: str, content_type: str = "") -> Markup:
     return _default_renderer().render(description, content_type).html
 
 
-def _insert_once(dbsession: Session, key: str, rendered: Rendered) -> None:
-    """Store a result unless another request stored the same key first (same HTML anyway)."""
-    values = {"digest": key, "html": str(rendered.html), "failure": rendered.failure[:255]}
+def _render_or_copy(dbsession: Session, renderer: DescriptionRenderer, release: Release) -> dict:
+    """The stored row's values: copied from a release with the same text, or rendered now."""
+    description, content_type = release.description, release.description_content_type
+    key = renderer.key(description, content_type)
+    with dbsession.no_autoflush:  # a new release is not written before its render is done
+        same = dbsession.scalars(
+            select(RenderedDescription).where(RenderedDescription.digest == key).limit(1)
+        ).first()
+    if same is not None:
+        return {"digest": key, "html": same.html, "failure": same.failure, "lasting": True}
+    rendered = renderer.render(description, content_type)
+    return {
+        "digest": key,
+        "html": str(rendered.html),
+        "failure": rendered.failure[:255],
+        "lasting": rendered.lasting,
+    }
+
+
+def describe_new_release(dbsession: Session, release: Release) -> None:
+    """Render a new (unflushed) release's description; the row is written with the release."""
+    renderer = renderer_for(dbsession)
+    values = _render_or_copy(dbsession, renderer, release)
+    if values.pop("lasting"):
+        dbsession.add(RenderedDescription(release=release, renderer=renderer.signature, **values))
+
+
+def _upsert(dbsession: Session, release_id: int, values: dict) -> None:
+    """Store a release's row, replacing a stale one; a concurrent first view may win the race."""
+    values = {"release_id": release_id, **values, "created": utcnow()}
+    changes = {k: v for k, v in values.items() if k != "release_id"}
     dialect = dbsession.get_bind().dialect.name
     if dialect == "postgresql":
-        statement = postgresql.insert(RenderedDescription).values(values).on_conflict_do_nothing()
+        statement = postgresql.insert(RenderedDescription).values(values)
+        statement = statement.on_conflict_do_update(index_elements=["release_id"], set_=changes)
     elif dialect == "sqlite":
-        statement = sqlite.insert(RenderedDescription).values(values).on_conflict_do_nothing()
+        statement = sqlite.insert(RenderedDescription).values(values)
+        statement = statement.on_conflict_do_update(index_elements=["release_id"], set_=changes)
     else:
         statement = mysql.insert(RenderedDescription).values(values)
-        statement = statement.on_duplicate_key_update(digest=statement.inserted.digest)
+        statement = statement.on_duplicate_key_update(**changes)
     dbsession.execute(statement)
 
 
-def _stored_or_render(dbsession: Session, description: str, content_type: str) -> Markup:
-    if not description or not description.strip():
-        return Markup("")
-    renderer = renderer_for(dbsession)
-    key = renderer.key(description, content_type)
-    stored = dbsession.get(RenderedDescription, key)
-    if stored is not None:
-        return Markup(stored.html)  # noqa: S704 - stored output of render() above
-    rendered = renderer.render(description, content_type)
-    if rendered.lasting:
-        _insert_once(dbsession, key, rendered)
-    return rendered.html
-
-
-def store_rendered(dbsession: Session, description: str, content_type: str) -> None:
-    """Render a new release's description now, so that its pages only read the result."""
-    _stored_or_render(dbsession, description, content_type)
-
-
-def description_html(dbsession: Session, release) -> Markup:
-    """A release's description as stored; rendered (and stored) here only for older releases."""
+def description_html(dbsession: Session, release: Release | None) -> Markup:
+    """A release's description as stored; rendered (and stored) here only when there is none."""
     if release is None:
         return Markup("")
-    return _stored_or_render(dbsession, release.description, release.description_content_type)
+    renderer = renderer_for(dbsession)
+    stored = dbsession.get(RenderedDescription, release.id)
+    if stored is not None and stored.renderer == renderer.signature:
+        return Markup(stored.html)  # noqa: S704 - stored output of DescriptionRenderer.render
+    values = _render_or_copy(dbsession, renderer, release)
+    if values.pop("lasting"):
+        _upsert(dbsession, release.id, {**values, "renderer": renderer.signature})
+        if stored is not None:
+            dbsession.expire(stored)
+    return Markup(values["html"])  # noqa: S704 - as above
 
 
 def includeme(config) -> None:
