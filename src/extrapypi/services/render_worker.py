@@ -76,10 +76,16 @@ class RenderWorker:
                 deadline = time.monotonic() + self.seconds
                 self._send(process, {"text": text, "kind": kind, "variant": variant}, deadline)
                 reply = self._receive(process, deadline)
+                html, reason = reply.get("html"), str(reply.get("reason", ""))
             except WorkerBroken as error:
                 self._stop()
                 return Outcome(None, str(error))
-            return Outcome(reply.get("html"), str(reply.get("reason", "")))
+            except (OSError, ValueError, AttributeError):  # a garbled answer: start afresh
+                self._stop()
+                return Outcome(None, "the renderer failed")
+            if not isinstance(html, str):
+                return Outcome(None, reason or "the renderer gave no output")
+            return Outcome(html)
 
     def close(self) -> None:
         with self._lock:
@@ -95,8 +101,10 @@ class RenderWorker:
         self._stop()
         # This file as a script, not ``-m``: importing the extrapypi package (Pyramid,
         # SQLAlchemy) would triple the start-up time. It needs only the standard library.
+        # -P: the script's directory (our services package) must not shadow any module.
         command = [
             sys.executable,
+            "-P",
             os.path.abspath(__file__),
             str(int(self.memory_bytes)),
             str(max(1, int(self.seconds + 0.999))),
