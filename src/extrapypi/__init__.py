@@ -11,6 +11,7 @@ def main(global_config, **settings):
         config.include(".settings")
         config.include(".models")
         config.include(".storage")
+        config.include(".services.descriptions")
         config.include(".security")
         config.include(".views")
         config.include(".tweens")

@@ -10,6 +10,7 @@ from transaction._transaction import Status as ZopeStatus
 from zope.sqlalchemy.datamanager import STATUS_ACTIVE, join_transaction, mark_changed
 
 from . import access  # noqa: F401  (bumps the serial on access changes)
+from .description import RenderedDescription
 from .journal import IndexState, JournalEntry
 from .login import LoginAddress, LoginFailure
 from .meta import Base
@@ -30,6 +31,7 @@ __all__ = [
     "Namespace",
     "Package",
     "Release",
+    "RenderedDescription",
     "Team",
     "User",
     "get_engine",

@@ -71,7 +71,8 @@ class Release(Base):
 
     metadata_version: Mapped[str] = mapped_column(String(10), default="")
     summary: Mapped[str] = mapped_column(String(512), default="")
-    description: Mapped[str] = mapped_column(LongText(), default="")
+    #: Deferred: up to 4 MiB each, and listing a package's releases must not read them all.
+    description: Mapped[str] = mapped_column(LongText(), default="", deferred=True)
     description_content_type: Mapped[str] = mapped_column(String(128), default="")
     requires_python: Mapped[str] = mapped_column(String(255), default="")
     requires_dist: Mapped[list] = mapped_column(JSON, default=list)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import File, FileTombstone, Package, Release, User
 from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
+from .descriptions import describe_new_release
 from .journal import record
 from .names import canonical_version, normalize_name, version_sort_key
 from .namespaces import owning_teams
@@ -143,6 +144,8 @@ def create_release(
         **vars(metadata),
     )
     dbsession.add(release)
+    # Rendered now (bounded, in a child process), before the release row takes a write lock.
+    describe_new_release(dbsession, release)
     dbsession.flush()
     return release
 

@@ -7,7 +7,7 @@ from ..permissions import Permission
 from ..resources import PackageBrowser, PackageResource, ReleaseResource
 from ..services import dashboard
 from ..services import packages as package_service
-from ..services.descriptions import render_description
+from ..services.descriptions import description_html
 from ..settings import get_app_settings
 
 
@@ -72,14 +72,11 @@ class PackageViews(DashboardViews):
         self.request.response.status = status
         package = self.context.package
         latest = dashboard.latest_release(package)
-        description = ""
-        if latest is not None:
-            description = render_description(latest.description, latest.description_content_type)
         return {
             "package": package,
             "releases": dashboard.releases_newest_first(package),
             "latest": latest,
-            "description": description,
+            "description": description_html(self.request.dbsession, latest),
             "index_url": index_url(self.request),
             "error": error,
         }
@@ -139,9 +136,7 @@ class ReleaseViews(DashboardViews):
         return {
             "package": release.package,
             "release": release,
-            "description": render_description(
-                release.description, release.description_content_type
-            ),
+            "description": description_html(self.request.dbsession, release),
             "project_urls": safe_links(release),
             "index_url": index_url(self.request),
         }
