@@ -270,6 +270,7 @@ class _Budgeted(io.RawIOBase):
 
     def __init__(self, raw: gzip.GzipFile, budget: int, label: str):
         self.raw, self.budget, self.label = raw, budget, label
+        self.position = 0  # kept here: GzipFile.tell() costs a call chain per header
 
     def readable(self) -> bool:
         return True
@@ -288,8 +289,10 @@ class _Budgeted(io.RawIOBase):
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0 or size > MAX_TAR_READ:
             raise InvalidArchive(f"{self.label}: a tar header or member claims an absurd size")
-        self._within(self.raw.tell() + size)
-        return self.raw.read(size)
+        self._within(self.position + size)
+        data = self.raw.read(size)
+        self.position += len(data)
+        return data
 
     def readinto(self, buffer) -> int:
         data = self.read(len(buffer))
@@ -297,11 +300,13 @@ class _Budgeted(io.RawIOBase):
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        target = offset if whence == io.SEEK_SET else self.raw.tell() + offset
         if whence not in (io.SEEK_SET, io.SEEK_CUR):
             raise OSError("only forward seeks in a compressed stream")
-        self._within(target)
-        return self.raw.seek(target)
+        target = offset if whence == io.SEEK_SET else self.position + offset
+        if target != self.position:
+            self._within(target)
+            self.position = self.raw.seek(target)
+        return self.position
 
     def tell(self) -> int:
-        return self.raw.tell()
+        return self.position

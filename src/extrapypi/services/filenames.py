@@ -39,9 +39,7 @@ def check_filename(filename: str) -> None:
     if not filename:
         raise InvalidFilename("Invalid filename: empty")
     if "/" in filename or "\\" in filename or ".." in filename or filename.startswith("."):
-        raise InvalidFilename(
-            f"Invalid filename {filename!r}: no path separators or '..' allowed"
-        )
+        raise InvalidFilename(f"Invalid filename {filename!r}: no path separators or '..' allowed")
     if any(ord(char) < 32 or ord(char) == 127 for char in filename):
         raise InvalidFilename("Invalid filename: control characters are not allowed")
     if not filename.isascii():
@@ -107,8 +105,7 @@ def _check_wheel(filename: str, normalized_name: str, version: str, pyversion: s
     bad = [part for part in tag_parts if not _TAG.fullmatch(part)]
     if bad:
         raise InvalidFilename(
-            f"Invalid wheel filename {filename!r}: {bad[0]!r} is not a Python, ABI or "
-            "platform tag"
+            f"Invalid wheel filename {filename!r}: {bad[0]!r} is not a Python, ABI or platform tag"
         )
     interpreters = {tag.interpreter for tag in tags} | {tag_parts[0]}
     if pyversion and pyversion not in interpreters:
