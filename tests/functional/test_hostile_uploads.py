@@ -417,6 +417,21 @@ def test_entry_count_guard_counts_real_wheels_exactly(tmp_path):
         assert archives.check_zip_entries(stream, "x") == 1000
 
 
+def test_zip_with_a_huge_central_directory_is_refused_before_reading_it(tmp_path):
+    """zipfile reads the central directory whole: 33 MiB of it is refused first (a sparse file:
+    nothing but the end record is ever written or read)."""
+    path = tmp_path / "huge-directory.whl"
+    size = 33 * MB
+    with open(path, "wb") as out:
+        out.seek(size)
+        out.write(END.pack(b"PK\x05\x06", 0, 0, 1, 1, size, 0, 0))
+    with open(path, "rb") as stream:
+        refusal, peak = measured(lambda: archives.wheel_metadata("huge-directory.whl", stream))
+    assert isinstance(refusal, archives.InvalidArchive), refusal
+    assert "a central directory of 34603008 bytes, more than the 33554432 allowed" in str(refusal)
+    assert peak < 1 * MB
+
+
 # --- item 9: what an sdist holds ----------------------------------------------------------------
 
 
