@@ -689,3 +689,47 @@ def test_pkg_info_after_many_members_is_found(testapp, dev, auth, engine):
     with engine.connect() as connection:
         stored = connection.execute(sa.select(File.sha256)).scalar()
     assert stored == hashlib.sha256(content).hexdigest()
+
+
+def test_two_sdists_racing_into_one_release_one_wins(live_server, data, engine, storage_root):
+    import threading
+
+    import requests
+
+    data.user("racer", Role.DEVELOPER)
+    for attempt in range(3):
+        version = f"1.{attempt}"
+        builds = [
+            sdist_named(f"racing-{version}.tar.gz", "racing", version),
+            sdist_named(f"racing-{version}.zip", "racing", version),
+        ]
+        barrier = threading.Barrier(len(builds))
+        answers = []
+
+        def send(built, version=version, barrier=barrier, answers=answers):
+            barrier.wait()
+            answers.append(
+                requests.post(
+                    live_server.url + "/legacy/",
+                    data=form(built, name="racing", version=version),
+                    files={"content": (built[0], built[1])},
+                    auth=("racer", "correct horse"),
+                    timeout=60,
+                )
+            )
+
+        threads = [threading.Thread(target=send, args=(built,)) for built in builds]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [200, 400], [(a.status_code, a.reason) for a in answers]
+        loser = next(a for a in answers if a.status_code == 400)
+        assert "Only one sdist may be uploaded per release" in loser.reason
+    with engine.connect() as connection:
+        per_release = connection.execute(
+            sa.select(File.release_id, sa.func.count()).group_by(File.release_id)
+        ).all()
+    assert sorted(count for _, count in per_release) == [1, 1, 1]
+    assert staging(storage_root) == []
