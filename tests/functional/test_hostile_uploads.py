@@ -733,3 +733,14 @@ def test_two_sdists_racing_into_one_release_one_wins(live_server, data, engine, 
         ).all()
     assert sorted(count for _, count in per_release) == [1, 1, 1]
     assert staging(storage_root) == []
+
+
+def test_s3_prefix_leaves_room_for_every_key():
+    """prefix + project name (200) + "/" + filename with ".metadata" (255) fit S3's 1024 bytes."""
+    from extrapypi.storage.s3 import S3Storage
+
+    with pytest.raises(ValueError, match="extrapypi.storage.prefix is too long"):
+        S3Storage("bucket", "p" * 512, client=object())
+    storage = S3Storage("bucket", "p" * 511, client=object())
+    key = storage.object_key("n" * 200 + "/" + "f" * 246 + ".metadata")
+    assert len(key.encode()) <= 1024
