@@ -113,3 +113,44 @@ def write(directory: Path, built: tuple[str, bytes, str]) -> Path:
     path = Path(directory) / built[0]
     path.write_bytes(built[1])
     return path
+
+
+def sdist_named(
+    filename: str,
+    name: str,
+    version: str,
+    *,
+    top: str | None = None,
+    metadata: str | None = None,
+    padding: int = 0,
+    **metadata_args,
+) -> tuple[str, bytes, str]:
+    """(filename, bytes, PKG-INFO) of an sdist under any filename, as old tools wrote them:
+    ``.tar.gz`` or ``.zip`` by the extension, PKG-INFO under ``top`` (the stem by default),
+    ``padding`` incompressible bytes in a data file to reach a size."""
+    import os
+
+    stem = filename.removesuffix(".tar.gz").removesuffix(".zip")
+    top = top or stem
+    pkg_info = metadata if metadata is not None else metadata_text(name, version, **metadata_args)
+    files = {
+        f"{top}/setup.py": b"from setuptools import setup\nsetup()\n",
+        f"{top}/PKG-INFO": pkg_info.encode(),
+    }
+    if padding:
+        files[f"{top}/data.bin"] = os.urandom(padding)
+    buffer = io.BytesIO()
+    if filename.endswith(".zip"):
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path, data in files.items():
+                archive.writestr(zipfile.ZipInfo(path, date_time=(2024, 1, 1, 0, 0, 0)), data)
+    else:
+        with (
+            gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+            tarfile.open(fileobj=compressed, mode="w") as archive,
+        ):
+            for path, data in files.items():
+                member = tarfile.TarInfo(path)
+                member.size = len(data)
+                archive.addfile(member, io.BytesIO(data))
+    return filename, buffer.getvalue(), pkg_info

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 import webtest
-from dists import metadata_text, sdist_bytes, wheel_bytes
+from dists import metadata_text, sdist_bytes, sdist_named, wheel_bytes
 
 from extrapypi.models import File, FileTombstone, JournalEntry, Package, Release
 from extrapypi.permissions import Role
@@ -172,7 +172,7 @@ def test_legacy_sdist_names_are_accepted(testapp, dev, auth, engine, filename):
         "Foo_Bar-1.0-2": ("Foo_Bar", "1.0-2"),
         "FOO-BAR-1.0": ("foo-bar", "1.0"),
     }[stem]
-    built = (filename, b"not inspected for sdists", "")
+    built = sdist_named(filename, name, version, metadata_version="1.0")
     post(testapp, built, auth(dev), status=200, name=name, version=version)
     with engine.connect() as connection:
         assert connection.execute(sa.select(File.filename)).scalar() == filename
@@ -399,13 +399,17 @@ def test_body_over_the_limit_is_refused_before_parsing(limited, dev, auth, engin
 
 def test_project_size_limit(limited, dev, auth, storage_root, engine):
     testapp = limited(project_limit_bytes=3000)
-    post(testapp, ("sized-1.0.tar.gz", b"a" * 2000, ""), auth(dev), status=200)
-    response = post(testapp, ("sized-2.0.tar.gz", b"b" * 2000, ""), auth(dev), status=400)
+    first = sdist_named("sized-1.0.tar.gz", "sized", "1.0", padding=1700)
+    second = sdist_named("sized-2.0.tar.gz", "sized", "2.0", padding=1700)
+    assert 1900 < len(first[1]) < 2500 and 1900 < len(second[1]) < 2500
+    post(testapp, first, auth(dev), status=200)
+    response = post(testapp, second, auth(dev), status=400)
     assert_refused(response, 400, "Project size limit reached: sized may hold at most 3000")
     assert rows(engine, File) == 1
     assert stored_files(storage_root) == ["sized/sized-1.0.tar.gz"]
     assert os.listdir(os.path.join(storage_root, ".staging")) == []
-    response = post(testapp, ("huge-1.0.tar.gz", b"c" * 3001, ""), auth(dev), status=400)
+    huge = sdist_named("huge-1.0.tar.gz", "huge", "1.0", padding=3001)
+    response = post(testapp, huge, auth(dev), status=400)
     assert_refused(response, 400, "Project size limit reached: huge may hold at most 3000")
     assert rows(engine, Package) == 1
 

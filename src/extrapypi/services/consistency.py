@@ -18,7 +18,6 @@ import hashlib
 import io
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy.orm import Session
 from ..models import File, Package, Release
 from ..storage import Digests, StagedFile, Storage
 from ..storage.base import CHUNK_SIZE
+from .archives import InvalidArchive, wheel_metadata
 
 METADATA_SUFFIX = ".metadata"
 #: Staged files younger than this may belong to an upload still in progress.
@@ -93,22 +93,13 @@ def expected_files(dbsession: Session) -> Iterator[ExpectedFile]:
 
 
 def _wheel_metadata(storage: Storage, key: str) -> bytes | None:
-    """The ``*.dist-info/METADATA`` inside a stored wheel, or None."""
+    """The ``*.dist-info/METADATA`` inside a stored wheel (read as uploads read it), or None."""
     if not key.endswith(".whl"):
         return None
     try:
-        with (
-            storage.open(key) as stream,
-            _seekable(stream) as seekable,
-            zipfile.ZipFile(seekable) as wheel,
-        ):
-            names = [
-                n
-                for n in wheel.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            return wheel.read(names[0]) if len(names) == 1 else None
-    except (OSError, zipfile.BadZipFile, KeyError):
+        with storage.open(key) as stream, _seekable(stream) as seekable:
+            return wheel_metadata(key.rpartition("/")[2], seekable)
+    except (OSError, InvalidArchive):
         return None
 
 

@@ -13,7 +13,7 @@ import transaction
 from sqlalchemy.orm import sessionmaker
 
 from ..models import get_tm_session
-from ..storage import Storage
+from ..storage import Storage, watch_publishing
 from .accounts import get_user
 from .uploads import ConcurrentUpload, Limits, UploadRefused, ingest
 
@@ -92,6 +92,7 @@ def _import_file(
         tm = transaction.TransactionManager(explicit=True)
         try:
             with tm, open(path, "rb") as stream:
+                unpublished = watch_publishing(tm.get())
                 dbsession = get_tm_session(session_factory, tm)
                 user = get_user(dbsession, username) if username else None
                 result = ingest(
@@ -104,7 +105,12 @@ def _import_file(
                     None,
                     limits=limits,
                 )
-                return result.created
+            if unpublished:
+                return (
+                    f"recorded, but storage failed ({', '.join(unpublished)}): "
+                    "run 'extrapypi check --repair'"
+                )
+            return result.created or result.restored
         except UploadRefused as refusal:
             return str(refusal)
         except ConcurrentUpload:

@@ -4,7 +4,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import File, FileTombstone, Package, Release, User
@@ -105,6 +105,17 @@ def filename_was_deleted(dbsession: Session, filename: str) -> bool:
     return dbsession.get(FileTombstone, filename) is not None
 
 
+def deleted_filenames(dbsession: Session, normalized_name: str) -> list[str]:
+    """Deleted filenames that may belong to this project in any spelling (``Foo.Bar``,
+    ``foo_bar``): a superset, callers compare the parsed names."""
+    pattern = "%".join(normalized_name.split("-")) + "%"
+    return list(
+        dbsession.scalars(
+            select(FileTombstone.filename).where(func.lower(FileTombstone.filename).like(pattern))
+        )
+    )
+
+
 @dataclass
 class ReleaseMetadata:
     """The core metadata a release row keeps (from the upload form or the file itself)."""
@@ -167,8 +178,12 @@ def add_file(
     staged: StagedFile,
     core_metadata: bytes | None,
     uploader: User | None,
+    requires_python: str | None = None,
 ) -> File:
-    """Record a validated, staged file; storage publishes it (and its METADATA) on commit."""
+    """Record a validated, staged file; storage publishes it (and its METADATA) on commit.
+
+    ``requires_python`` is the file's own (installers read it per file); the release's otherwise.
+    """
     package = release.package
     metadata_sha256 = None
     if core_metadata is not None:
@@ -181,7 +196,7 @@ def add_file(
         filename=filename,
         filetype=filetype,
         python_version=python_version,
-        requires_python=release.requires_python,
+        requires_python=release.requires_python if requires_python is None else requires_python,
         size=digests.size,
         sha256=digests.sha256,
         blake2b_256=digests.blake2b_256,

@@ -3,12 +3,12 @@
 One entry point, :func:`ingest`, serves both the legacy upload API (metadata declared in the
 form, checked against the file) and ``extrapypi import`` (metadata read from the file itself).
 Everything ``packaging`` can parse is parsed by it: names, versions, filenames, core metadata.
+Filename rules live in :mod:`.filenames`, reading inside archives in :mod:`.archives`; this
+module owns the form, the checks of file against form, and the ingest itself.
 """
 
 import hmac
-import itertools
-import tarfile
-import zipfile
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -16,12 +16,6 @@ from typing import BinaryIO
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-    parse_wheel_filename,
-)
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -32,18 +26,23 @@ from ..storage import FileTooLarge, StagedFile, Storage
 from . import namespaces as namespace_service
 from . import packages as package_service
 from . import status as status_service
+from ..storage import FileTooLarge, StagedFile, Storage, publish_on_commit
+from . import packages as package_service
+from .archives import InvalidArchive, sdist_metadata, wheel_metadata
+from .filenames import (
+    EXTENSIONS,
+    SDIST,
+    WHEEL,
+    InvalidFilename,
+    check_filename,
+    check_filename_matches,
+    filetype_of,
+    same_file,
+    wheel_python_tag,
+)
 from .names import InvalidName, InvalidVersion, canonical_version, normalize_name
 
-SDIST = "sdist"
-WHEEL = "bdist_wheel"
-EXTENSIONS = {SDIST: (".tar.gz", ".zip"), WHEEL: (".whl",)}
 METADATA_VERSIONS = ("1.0", "1.1", "1.2", "2.0", "2.1", "2.2", "2.3", "2.4")
-#: A METADATA/PKG-INFO file larger than this is refused, never read whole.
-CORE_METADATA_LIMIT = 8 * 1024 * 1024
-#: Real METADATA compresses 3-10×; past this ratio a member is a bomb, not text.
-MAX_COMPRESSION_RATIO = 100
-#: Bounds on what an sdist is searched through for its PKG-INFO.
-MAX_ARCHIVE_MEMBERS = 100_000
 DIGEST_FIELDS = {"sha256_digest": "sha256", "blake2_256_digest": "blake2b_256", "md5_digest": "md5"}
 #: Fields installers or PyPI hold to a length: longer values are refused, the field named.
 MAX_LENGTHS = {
@@ -121,6 +120,8 @@ class IngestResult:
     release: Release
     #: False when the identical file was already there (a harmless re-upload).
     created: bool
+    #: True when that file's stored copy was missing and this upload's copy replaces it.
+    restored: bool = False
 
 
 def _one(values: Mapping, key: str) -> str:
@@ -134,91 +135,6 @@ def _many(values: Mapping, key: str) -> list[str]:
     value = values.get(key, [])
     items = value if isinstance(value, list | tuple) else [value]
     return [item.strip() for item in items if isinstance(item, str) and item.strip()]
-
-
-# --- filenames ---------------------------------------------------------------------------------
-
-
-def check_filename(filename: str) -> None:
-    """A bare file name: nothing that could climb out of a directory or confuse a terminal."""
-    if not filename:
-        raise UploadRefused("Invalid filename: empty")
-    if "/" in filename or "\\" in filename or ".." in filename or filename.startswith("."):
-        raise UploadRefused(f"Invalid filename {filename!r}: no path separators or '..' allowed")
-    if any(ord(char) < 32 or ord(char) == 127 for char in filename):
-        raise UploadRefused("Invalid filename: control characters are not allowed")
-    if len(filename) > 255:
-        raise UploadRefused("Invalid filename: longer than 255 characters")
-
-
-def filetype_of(filename: str) -> str:
-    """The distribution type a filename's extension says (for files without a form)."""
-    lowered = filename.lower()
-    for filetype, extensions in EXTENSIONS.items():
-        if lowered.endswith(extensions):
-            return filetype
-    raise UploadRefused(
-        f"Invalid filename {filename!r}: not a wheel (.whl) or sdist (.tar.gz, .zip)"
-    )
-
-
-def _sdist_matches(stem: str, normalized_name: str, version: str) -> bool:
-    """Old tools wrote ``Foo.Bar-1.0-dev``: try every dash as the name/version split."""
-    want = canonical_version(version)
-    for index, char in enumerate(stem):
-        if char != "-":
-            continue
-        try:
-            if normalize_name(stem[:index]) != normalized_name:
-                continue
-            if canonical_version(stem[index + 1 :]) == want:
-                return True
-        except (InvalidName, InvalidVersion):
-            continue
-    return False
-
-
-def _wheel_python_tag(filename: str) -> str:
-    """``py2.py3`` in ``x-1.0-py2.py3-none-any.whl`` (what twine sends as ``pyversion``)."""
-    return filename[: -len(".whl")].split("-")[-3]
-
-
-def check_filename_matches(filename: str, declared: Declared) -> None:
-    """Extension per type, and the name and version the filename encodes are the declared ones."""
-    filetype = declared.filetype
-    if not filename.endswith(EXTENSIONS[filetype]):
-        wanted = " or ".join(EXTENSIONS[filetype])
-        raise UploadRefused(f"Invalid filename {filename!r}: a {filetype} must end with {wanted}")
-    normalized = declared.normalized_name
-    if filetype == WHEEL:
-        try:
-            name, version, _build, tags = parse_wheel_filename(filename)
-        except (InvalidWheelFilename, InvalidVersion) as error:
-            raise UploadRefused(f"Invalid wheel filename: {error}") from None
-        matches = name == normalized and canonical_version(version) == canonical_version(
-            declared.version
-        )
-        python_tag = _wheel_python_tag(filename)
-        interpreters = {tag.interpreter for tag in tags} | {python_tag}
-        if declared.pyversion and declared.pyversion not in interpreters:
-            raise UploadRefused(
-                f"pyversion {declared.pyversion!r} does not match the wheel's tag {python_tag!r}"
-            )
-    else:
-        stem = filename[: -len(".tar.gz")] if filename.endswith(".tar.gz") else filename[:-4]
-        try:
-            name, version = parse_sdist_filename(filename)
-            matches = name == normalized and canonical_version(version) == canonical_version(
-                declared.version
-            )
-        except (InvalidSdistFilename, InvalidVersion):
-            matches = False
-        matches = matches or _sdist_matches(stem, normalized, declared.version)
-    if not matches:
-        raise UploadRefused(
-            f"Invalid filename {filename!r}: it must start with the project name and version "
-            f"({declared.name} {declared.version})"
-        )
 
 
 # --- declared metadata -------------------------------------------------------------------------
@@ -291,12 +207,16 @@ def _name_and_version(name: str, version: str) -> tuple[str, str]:
     if not name:
         raise UploadRefused("Missing project name")
     try:
+        if not name.isascii():
+            raise InvalidName(name)
         normalize_name(name)
     except InvalidName:
         raise UploadRefused(f"Invalid project name {name!r}") from None
     if not version:
         raise UploadRefused("Missing version")
     try:
+        if not version.isascii():
+            raise InvalidVersion(version)
         canonical_version(version)
     except InvalidVersion:
         raise UploadRefused(f"Invalid version {version!r}: not a PEP 440 version") from None
@@ -350,7 +270,7 @@ def declared_from_core_metadata(filename: str, filetype: str, data: bytes) -> De
     values = dict(raw)
     values["keywords"] = ", ".join(raw.get("keywords", []))
     project_urls = [[label, url] for label, url in raw.get("project_urls", {}).items()]
-    pyversion = _wheel_python_tag(filename) if filetype == WHEEL else "source"
+    pyversion = wheel_python_tag(filename) if filetype == WHEEL else "source"
     return Declared(
         name=name,
         version=version,
@@ -368,88 +288,37 @@ def _parse_core_metadata(data: bytes) -> dict:
     return raw
 
 
-# --- reading the file --------------------------------------------------------------------------
+# --- the file against the form ----------------------------------------------------------------
 
 
-def _bounded_read(read: Callable[[int], bytes], what: str) -> bytes:
-    data = read(CORE_METADATA_LIMIT + 1)
-    if len(data) > CORE_METADATA_LIMIT:
-        raise UploadRefused(f"{what} is larger than {CORE_METADATA_LIMIT} bytes")
-    return data
-
-
-def wheel_metadata(filename: str, stream: BinaryIO) -> bytes:
-    """The bytes of the wheel's one ``*.dist-info/METADATA``, read without expanding anything else.
-
-    zipfile never reads past a member's recorded size, and the size and ratio are checked first:
-    a bomb is refused before a byte of it is inflated.
-    """
+def _read_core_metadata(filename: str, filetype: str, stream: BinaryIO) -> bytes:
+    """The METADATA of a wheel or the PKG-INFO of an sdist, read safely (see :mod:`.archives`)."""
+    _seek_start(stream)
+    reader = wheel_metadata if filetype == WHEEL else sdist_metadata
     try:
-        archive = zipfile.ZipFile(stream)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise UploadRefused(f"Invalid wheel {filename!r}: not a valid zip file ({error})") from None
-    with archive:
-        candidates = [
-            info
-            for info in archive.infolist()
-            if info.filename.count("/") == 1
-            and info.filename.endswith("/METADATA")
-            and info.filename.split("/")[0].endswith(".dist-info")
-        ]
-        if len(candidates) != 1:
-            raise UploadRefused(
-                f"Invalid wheel {filename!r}: expected exactly one *.dist-info/METADATA, "
-                f"found {len(candidates)}"
-            )
-        info = candidates[0]
-        if info.file_size > CORE_METADATA_LIMIT:
-            raise UploadRefused(f"Invalid wheel {filename!r}: METADATA is too large")
-        if info.file_size > 64 * 1024 and info.file_size > MAX_COMPRESSION_RATIO * max(
-            info.compress_size, 1
-        ):
-            raise UploadRefused(
-                f"Invalid wheel {filename!r}: METADATA has an absurd compression ratio"
-            )
-        try:
-            with archive.open(info) as member:
-                return _bounded_read(member.read, "METADATA")
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as error:
-            raise UploadRefused(
-                f"Invalid wheel {filename!r}: cannot read METADATA ({error})"
-            ) from None
+        return reader(filename, stream)
+    except InvalidArchive as error:
+        raise UploadRefused(str(error)) from None
 
 
-def _top_level(path: str, suffix: str) -> bool:
-    """``<one directory>/<suffix>``: where PKG-INFO sits in an sdist."""
-    return path.count("/") == 1 and path.endswith("/" + suffix)
-
-
-def sdist_metadata(filename: str, stream: BinaryIO) -> bytes:
-    """The bytes of an sdist's top-level ``PKG-INFO`` (bounded, nothing else expanded)."""
+def _same_requires_python(declared: str, found: str) -> bool:
+    if declared == found:
+        return True
     try:
-        if filename.endswith(".zip"):
-            with zipfile.ZipFile(stream) as archive:
-                infos = archive.infolist()[:MAX_ARCHIVE_MEMBERS]
-                found = next((i for i in infos if _top_level(i.filename, "PKG-INFO")), None)
-                if found is not None and found.file_size <= CORE_METADATA_LIMIT:
-                    with archive.open(found) as member:
-                        return _bounded_read(member.read, "PKG-INFO")
-        else:
-            with tarfile.open(fileobj=stream, mode="r:gz") as archive:
-                members = itertools.islice(archive, MAX_ARCHIVE_MEMBERS)
-                found = next(
-                    (m for m in members if m.isfile() and _top_level(m.name, "PKG-INFO")), None
-                )
-                if found is not None and found.size <= CORE_METADATA_LIMIT:
-                    return _bounded_read(archive.extractfile(found).read, "PKG-INFO")
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
-        raise UploadRefused(
-            f"Invalid sdist {filename!r}: cannot read the archive ({error})"
-        ) from None
-    raise UploadRefused(f"Invalid sdist {filename!r}: no usable top-level PKG-INFO")
+        return SpecifierSet(declared) == SpecifierSet(found)
+    except InvalidSpecifier:
+        return False
 
 
 def _check_core_metadata(filename: str, data: bytes, declared: Declared) -> None:
+    """The file's own metadata must say what the upload says; its Requires-Python wins.
+
+    Installers trust the file; the index shows the form: where they differ (``alpha-1.2.tar.gz``
+    holding beta 9.9, a form saying ``>=3.6`` for a wheel that needs ``>=3.99``) the upload
+    is refused rather than advertised wrongly.
+    """
+    what = "wheel" if declared.filetype == WHEEL else "sdist"
+    member = "METADATA" if declared.filetype == WHEEL else "PKG-INFO"
     raw = _parse_core_metadata(data)
     name, version = raw.get("name", ""), raw.get("version", "")
     try:
@@ -460,13 +329,29 @@ def _check_core_metadata(filename: str, data: bytes, declared: Declared) -> None
         same = False
     if not same:
         raise UploadRefused(
-            f"Invalid wheel {filename!r}: its METADATA says {name} {version}, "
+            f"Invalid {what} {filename!r}: its {member} says {name} {version}, "
             f"the upload says {declared.name} {declared.version}"
         )
     if raw.get("metadata_version") not in METADATA_VERSIONS:
         raise UploadRefused(
-            f"Invalid wheel {filename!r}: unknown Metadata-Version {raw.get('metadata_version')!r}"
+            f"Invalid {what} {filename!r}: unknown Metadata-Version {raw.get('metadata_version')!r}"
         )
+    found = raw.get("requires_python", "").strip()
+    if found:
+        try:
+            SpecifierSet(found)
+        except InvalidSpecifier:
+            raise UploadRefused(
+                f"Invalid {what} {filename!r}: its {member} has an invalid Requires-Python "
+                f"{found!r}"
+            ) from None
+    said = declared.metadata.requires_python
+    if said and not _same_requires_python(said, found):
+        raise UploadRefused(
+            f"Requires-Python mismatch: the upload says {said!r}, the {what}'s own {member} "
+            + (f"says {found!r}" if found else "has none")
+        )
+    declared.metadata.requires_python = found
 
 
 def _seek_start(stream: BinaryIO) -> None:
@@ -502,6 +387,17 @@ def _is_lock_conflict(error: OperationalError) -> bool:
     return "database is locked" in str(error.orig)
 
 
+def _check_not_deleted(dbsession: Session, filename: str, checked: Declared) -> None:
+    """A deleted file's name is never reused, in any spelling installers take as the same."""
+    for buried in package_service.deleted_filenames(dbsession, checked.normalized_name):
+        if same_file(buried, filename, checked.normalized_name, checked.version):
+            spelling = f" (deleted as {buried!r})" if buried != filename else ""
+            raise UploadRefused(
+                f"Filename {filename!r} was used by a deleted file{spelling} and cannot be "
+                "reused: upload a new version"
+            )
+
+
 def ingest(
     dbsession: Session,
     storage: Storage,
@@ -517,28 +413,25 @@ def ingest(
     """Check one distribution file and record it; storage publishes it on commit.
 
     ``declared`` is the upload form (name, version, filetype, digests, metadata); without it the
-    metadata is read from the file. ``fileobj`` must be seekable (wheels are opened as zips).
+    metadata is read from the file. ``fileobj`` must be seekable (archives are opened in place).
     ``authorize(package_or_None, declared)`` raises :class:`UploadForbidden` to refuse.
     Raises :class:`UploadRefused` (nothing stored) or :class:`ConcurrentUpload` (retry).
     """
-    check_filename(filename)
     core_metadata: bytes | None = None
-    if declared is None:
-        filetype = filetype_of(filename)
-        _seek_start(fileobj)
-        reader = wheel_metadata if filetype == WHEEL else sdist_metadata
-        core_metadata = reader(filename, fileobj)
-        checked = declared_from_core_metadata(filename, filetype, core_metadata)
-        if filetype == SDIST:
-            core_metadata = None  # PEP 658 serves wheels' METADATA only
-    else:
-        checked = declared_from_form(declared)
-    check_filename_matches(filename, checked)
-    if package_service.filename_was_deleted(dbsession, filename):
-        raise UploadRefused(
-            f"Filename {filename!r} was used by a deleted file and cannot be reused: "
-            "upload a new version"
+    try:
+        check_filename(filename)
+        if declared is None:
+            filetype = filetype_of(filename)
+            core_metadata = _read_core_metadata(filename, filetype, fileobj)
+            checked = declared_from_core_metadata(filename, filetype, core_metadata)
+        else:
+            checked = declared_from_form(declared)
+        check_filename_matches(
+            filename, checked.filetype, checked.name, checked.version, checked.pyversion
         )
+    except InvalidFilename as error:
+        raise UploadRefused(str(error)) from None
+    _check_not_deleted(dbsession, filename, checked)
 
     package = package_service.get_package(dbsession, checked.name)
     if authorize is not None:
@@ -569,7 +462,7 @@ def ingest(
     except BaseException:
         storage.discard(staged)
         raise
-    if not result.created:
+    if not result.created and not result.restored:
         storage.discard(staged)
     return result
 
@@ -587,6 +480,57 @@ def check_project_rules(
     conflict = namespace_service.creation_conflict(dbsession, name, user)
     if conflict is not None:
         raise UploadConflict(conflict)
+def _restore_missing(
+    storage: Storage, transaction, existing: File, staged: StagedFile, fileobj: BinaryIO
+) -> bool:
+    """An identical re-upload of a file whose publishing failed after its commit finishes it.
+
+    Without this a client retrying after the 5xx would get "nothing changed" for a file that
+    still cannot be downloaded. Returns whether ``staged`` is now to be published.
+    """
+    package = existing.release.package
+    restored = False
+    if not storage.exists(package_service.storage_key(package, existing.filename)):
+        publish_on_commit(
+            transaction, storage, staged, package_service.storage_key(package, existing.filename)
+        )
+        restored = True
+    key = package_service.metadata_key(package, existing.filename)
+    if existing.metadata_sha256 and not storage.exists(key):
+        content = _read_core_metadata(existing.filename, WHEEL, fileobj)
+        metadata = storage.stage(io.BytesIO(content))
+        if hmac.compare_digest(metadata.digests.sha256, existing.metadata_sha256):
+            publish_on_commit(transaction, storage, metadata, key)
+        else:
+            storage.discard(metadata)
+    return restored
+
+
+def _check_release_files(
+    dbsession: Session, release: Release, filename: str, checked: Declared
+) -> None:
+    """No second spelling of a file already in the release; one sdist per release, as PyPI."""
+    for file in release.files:
+        if same_file(file.filename, filename, checked.normalized_name, checked.version):
+            raise UploadRefused(
+                f"File already exists: {file.filename!r} is the same file under another "
+                "spelling of its name; upload a new version instead"
+            )
+    if checked.filetype != SDIST:
+        return
+    # Two different sdists racing into one release: the release row serializes them, and the
+    # locking read sees the winner's row even under MySQL's repeatable read.
+    dbsession.execute(select(Release.id).where(Release.id == release.id).with_for_update())
+    sdist = dbsession.scalars(
+        select(File.filename)
+        .where(File.release_id == release.id, File.filetype == SDIST)
+        .with_for_update(read=True)
+    ).first()
+    if sdist is not None:
+        raise UploadRefused(
+            f"Only one sdist may be uploaded per release: {checked.name} {release.version} "
+            f"already has {sdist!r}"
+        )
 
 
 def _record(
@@ -607,7 +551,10 @@ def _record(
     existing = package_service.get_file(dbsession, filename)
     if existing is not None:
         if hmac.compare_digest(existing.sha256, staged.digests.sha256):
-            return IngestResult(existing, existing.release.package, existing.release, False)
+            restored = _restore_missing(storage, transaction, existing, staged, fileobj)
+            return IngestResult(
+                existing, existing.release.package, existing.release, False, restored
+            )
         raise UploadRefused(
             f"File already exists: {filename!r} was uploaded before with different content "
             "(sha256 differs); upload a new version instead"
@@ -619,19 +566,22 @@ def _record(
                 f"Project size limit reached: {checked.name} may hold at most "
                 f"{limits.project_bytes} bytes of files"
             )
-    if checked.filetype == WHEEL and core_metadata is None:
-        _seek_start(fileobj)
-        core_metadata = wheel_metadata(filename, fileobj)
-        _check_core_metadata(filename, core_metadata, checked)
+    if core_metadata is None:  # a form upload: now the file itself must agree with it
+        core_metadata = _read_core_metadata(filename, checked.filetype, fileobj)
+    _check_core_metadata(filename, core_metadata, checked)
 
     try:
+        release = None
         if package is None:
             package = package_service.create_package(dbsession, checked.name, user)
-        release = package_service.get_release(dbsession, package, checked.version)
+        else:
+            release = package_service.get_release(dbsession, package, checked.version)
         if release is None:
             release = package_service.create_release(
                 dbsession, package, checked.version, checked.metadata, user
             )
+        else:
+            _check_release_files(dbsession, release, filename, checked)
         file = package_service.add_file(
             dbsession,
             storage,
@@ -641,8 +591,10 @@ def _record(
             filetype=checked.filetype,
             python_version=checked.pyversion,
             staged=staged,
-            core_metadata=core_metadata,
+            # PEP 658 serves a wheel's METADATA; an sdist's PKG-INFO is not served
+            core_metadata=core_metadata if checked.filetype == WHEEL else None,
             uploader=user,
+            requires_python=checked.metadata.requires_python,
         )
         dbsession.flush()
     except IntegrityError as error:

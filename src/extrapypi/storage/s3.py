@@ -25,6 +25,7 @@ from pyramid.response import Response
 from pyramid.settings import asbool
 
 from .base import CHUNK_SIZE, Digests, StagedFile, Storage, check_key, copy_hashing
+from .disposition import attachment
 
 try:
     import boto3
@@ -39,6 +40,8 @@ PART_SIZE = 8 * 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's floor for every part but the last
 MAX_COPY_OBJECT = 5 * 1024**3  # CopyObject's ceiling; larger objects need a multipart copy
 MISSING = {"404", "NoSuchKey", "NotFound"}
+#: S3 keys hold 1024 bytes: the prefix, a project name (200), "/", a filename with ".metadata" (255)
+MAX_PREFIX_BYTES = 512
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,11 @@ class S3Storage(Storage):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"the multipart part size must be at least {MIN_PART_SIZE} bytes")
         prefix = prefix.strip("/")
+        if len(prefix.encode()) >= MAX_PREFIX_BYTES:
+            raise ValueError(
+                f"extrapypi.storage.prefix is too long: less than {MAX_PREFIX_BYTES} bytes, so "
+                "that every key stays within S3's 1024"
+            )
         self.bucket = bucket
         self.prefix = f"{prefix}/" if prefix else ""
         self.redirect = redirect
@@ -315,7 +323,7 @@ class S3Storage(Storage):
 
     def download_response(self, request, key: str, content_type: str):
         filename = key.rpartition("/")[2]
-        disposition = f'attachment; filename="{filename}"'
+        disposition = attachment(filename)
         if self.redirect:
             url = self.client.generate_presigned_url(
                 "get_object",

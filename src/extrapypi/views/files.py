@@ -14,6 +14,7 @@ from pyramid.view import view_config
 from ..permissions import Permission
 from ..resources import FileMetadataResource, FileResource, PackageBrowser
 from ..services.packages import metadata_key, storage_key
+from ..storage.disposition import attachment
 from .errors import plain_error
 
 CONTENT_TYPE = "application/octet-stream"
@@ -94,7 +95,7 @@ def _stream(request, key: str, sha256: str, filename: str):
     if response.status_code == 200:
         response.etag = sha256
         response.cache_control = CACHE_CONTROL
-        response.content_disposition = f'attachment; filename="{filename}"'
+        response.content_disposition = attachment(filename)
         response.headers["Accept-Ranges"] = "bytes"
     return response
 

@@ -6,8 +6,16 @@ a browser replays a saved Basic password on a form another site submits, so ``re
 turns away every request a browser makes for another site, before the body is read.
 """
 
+from functools import partial
+
 import multipart
-from pyramid.httpexceptions import HTTPBadRequest, HTTPConflict, HTTPForbidden, HTTPGone
+from pyramid.httpexceptions import (
+    HTTPBadRequest,
+    HTTPConflict,
+    HTTPForbidden,
+    HTTPGone,
+    HTTPServiceUnavailable,
+)
 from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
@@ -25,6 +33,7 @@ from ..services.uploads import (
     ingest,
 )
 from ..settings import get_app_settings
+from ..storage import watch_publishing
 from .errors import authentication_required, plain_error
 
 #: Room for the form's text fields (a long description) on top of the file itself.
@@ -150,11 +159,13 @@ def upload(context, request):
         raise plain_error(HTTPBadRequest, "Unsupported protocol_version: only 1 is known")
     if content is None or not content.filename:
         raise plain_error(HTTPBadRequest, "Missing file: send the distribution as 'content'")
+    transaction = request.tm.get()
+    request.add_response_callback(partial(_fail_if_unpublished, watch_publishing(transaction)))
     try:
         result = ingest(
             request.dbsession,
             request.storage,
-            request.tm.get(),
+            transaction,
             identity.user,
             content.filename,
             content.file,
@@ -168,8 +179,32 @@ def upload(context, request):
         raise plain_error(HTTPConflict, str(refusal)) from None
     except UploadRefused as refusal:
         raise plain_error(HTTPBadRequest, str(refusal)) from None
-    outcome = "uploaded" if result.created else "already there, identical: nothing changed"
+    if result.created:
+        outcome = "uploaded"
+    elif result.restored:
+        outcome = "already recorded; its missing stored copy is restored from this upload"
+    else:
+        outcome = "already there, identical: nothing changed"
     return Response(f"OK: {result.file.filename} {outcome}\n", content_type="text/plain")
+
+
+def _fail_if_unpublished(unpublished: list[str], request, response) -> None:
+    """Runs after the commit and its publishing: a 200 must mean the file can be downloaded.
+
+    If storage failed then, the file is recorded but missing: the client hears so (503, retry
+    the same upload to finish it), and the staged copy waits for ``extrapypi check --repair``.
+    """
+    if not unpublished:
+        return
+    error = plain_error(
+        HTTPServiceUnavailable,
+        f"Storage failed after the upload was recorded ({', '.join(unpublished)}): upload "
+        "the same file again, or an administrator runs 'extrapypi check --repair'",
+    )
+    response.status = error.status
+    response.content_type = "text/plain"
+    response.charset = "utf-8"
+    response.body = error.body
 
 
 @exception_view_config(ConcurrentUpload)
