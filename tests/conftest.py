@@ -136,7 +136,7 @@ def write_ini(path, settings: dict, port: int = 6543) -> str:
             formatter = generic
 
             [formatter_generic]
-            format = %%(levelname)s [%%(name)s] %%(message)s
+            format = %(levelname)s [%(name)s] %(message)s
             """
         ).format(app=app_lines.replace("%", "%%"), port=port)
     )
