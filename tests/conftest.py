@@ -23,6 +23,7 @@ from extrapypi.models import Base, IndexState, get_tm_session
 from extrapypi.permissions import Role
 from extrapypi.services.accounts import NewUser, create_user
 from extrapypi.services.packages import create_package
+from extrapypi.services.passwords import NO_POLICY
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -217,8 +218,11 @@ class Data:
     ):
         tm, dbsession = self.session()
         with tm:
-            user = create_user(
-                dbsession, NewUser(username, password, role, email, active), rounds=4
+            user = create_user(  # rows for tests: any password, the policy is tested apart
+                dbsession,
+                NewUser(username, password, role, email, active),
+                rounds=4,
+                policy=NO_POLICY,
             )
             user_id = user.id
         return user_id

@@ -7,6 +7,8 @@ from typing import Any
 
 from pyramid.settings import asbool
 
+from .services.passwords import PasswordPolicy
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "CHANGE-ME", "CHANGE_ME", "secret"}
 MIN_SECRET_LENGTH = 16
 
@@ -43,6 +45,12 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    min_password_length: int = 12
+
+    @property
+    def password_policy(self) -> PasswordPolicy:
+        """For passwords people set (dashboard, CLI)."""
+        return PasswordPolicy(self.min_password_length)
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -68,7 +76,17 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
         login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
         login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
+        min_password_length=_min_password_length(settings),
     )
+
+
+def _min_password_length(settings: dict[str, Any]) -> int:
+    value = str(settings.get("extrapypi.min_password_length", 12)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(
+            f"extrapypi.min_password_length must be a whole number of characters, not {value!r}"
+        )
+    return int(value)
 
 
 def includeme(config) -> None:

@@ -132,10 +132,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if accounts.get_user(request.dbsession, args.username.strip()) is not None:
             raise CommandError(f"A user named {args.username.strip()!r} already exists.")
         password = read_password(args.password_stdin)  # only once the name is known to be free
+        settings = get_app_settings(request.registry)
         user = accounts.create_user(
             request.dbsession,
             accounts.NewUser(args.username, password, role, args.email or "", not args.inactive),
-            rounds=get_app_settings(request.registry).bcrypt_rounds,
+            rounds=settings.bcrypt_rounds,
+            policy=settings.password_policy,
         )
         state = "" if user.is_active else ", inactive"
         _print(f"Created user {user.username!r} ({user.role}{state}).")
@@ -174,8 +176,10 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         request = env["request"]
         user = _user_or_fail(request.dbsession, args.username)  # before asking
         password = read_password(args.password_stdin)
-        rounds = get_app_settings(request.registry).bcrypt_rounds
-        accounts.set_password(request.dbsession, user, password, rounds)
+        settings = get_app_settings(request.registry)
+        accounts.set_password(
+            request.dbsession, user, password, settings.bcrypt_rounds, settings.password_policy
+        )
         _print(f"Password of {user.username!r} changed.")
     return OK
 

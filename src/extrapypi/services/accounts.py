@@ -15,10 +15,10 @@ from ..models import User
 from ..models.meta import utcnow
 from ..permissions import Role
 from .journal import record
+from .passwords import DEFAULT_POLICY, PasswordPolicy, WeakPassword
 from .throttle import LoginThrottle
 
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past this; we refuse instead of truncating
-MIN_PASSWORD_LENGTH = 3
 USERNAME_MAX = 100
 
 
@@ -26,14 +26,19 @@ class AccountError(ValueError):
     """A request about accounts that cannot be honoured; the message is for the user."""
 
 
-def hash_password(password: str, rounds: int = 12) -> str:
-    check_password_rules(password)
+def hash_password(password: str, rounds: int = 12, policy: PasswordPolicy = DEFAULT_POLICY) -> str:
+    check_password_rules(password, policy)
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+def check_password_rules(password: str, policy: PasswordPolicy = DEFAULT_POLICY) -> None:
+    """The policy (length, not a common password), and bcrypt's 72-byte limit."""
+    if not password:
+        raise AccountError("The password is empty.")
+    try:
+        policy.check(password)
+    except WeakPassword as error:
+        raise AccountError(str(error)) from None
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise AccountError(
             f"The password is longer than {MAX_PASSWORD_BYTES} bytes (UTF-8), which bcrypt "
@@ -234,7 +239,11 @@ def validate_role(role: str) -> Role:
 
 
 def create_user(
-    dbsession: Session, new: NewUser, rounds: int = 12, actor: User | None = None
+    dbsession: Session,
+    new: NewUser,
+    rounds: int = 12,
+    actor: User | None = None,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> User:
     username = validate_username(new.username)
     role = validate_role(new.role)
@@ -243,7 +252,7 @@ def create_user(
     user = User(
         username=username,
         email=new.email.strip(),
-        password_hash=hash_password(new.password, rounds),
+        password_hash=hash_password(new.password, rounds, policy),
         role=role.value,
         is_active=new.is_active,
     )
@@ -253,8 +262,14 @@ def create_user(
     return user
 
 
-def set_password(dbsession: Session, user: User, password: str, rounds: int = 12) -> None:
-    user.password_hash = hash_password(password, rounds)
+def set_password(
+    dbsession: Session,
+    user: User,
+    password: str,
+    rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
+) -> None:
+    user.password_hash = hash_password(password, rounds, policy)
 
 
 def count_users(dbsession: Session) -> int:
@@ -361,9 +376,10 @@ def admin_set_password(
     confirmation: str,
     actor: User | None,
     rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> None:
     check_confirmation(password, confirmation)
-    set_password(dbsession, user, password, rounds)
+    set_password(dbsession, user, password, rounds, policy)
     record(dbsession, "set password", detail=user.username, user=actor)
 
 
@@ -374,12 +390,13 @@ def change_own_password(
     new: str,
     confirmation: str,
     rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> None:
     """A user's own password change: the current password proves it is them."""
     if not check_password(current, user.password_hash):
         raise AccountError("The current password is wrong.")
     check_confirmation(new, confirmation)
-    set_password(dbsession, user, new, rounds)
+    set_password(dbsession, user, new, rounds, policy)
     record(dbsession, "change password", detail=user.username, user=user)
 
 
