@@ -279,6 +279,8 @@ class _Restorer:
                     package = package_service.create_package(dbsession, name, None)
                 for release_entry in entry.get("releases") or []:
                     version = _text(release_entry, "version")
+                    if release_entry.get("files"):
+                        continue  # made with its files (or refused with them)
                     if package_service.get_release(dbsession, package, version) is None:
                         self._release_without_files(dbsession, package, release_entry)
                 known = {user.id for user in package.maintainers}
