@@ -12,7 +12,7 @@ from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
-from .services.accounts import Account, CredentialCache, LoginCache, authenticate
+from .services.accounts import Account, CredentialCache, LoginCache, authenticate, note_login
 from .services.index import index_serial
 from .services.throttle import LoginThrottle, LoginThrottled
 from .settings import get_app_settings
@@ -123,6 +123,8 @@ class SecurityPolicy:
             return None
         if user is None:
             return None
+        # At most hourly, in its own transaction; this is a cache miss, not every request.
+        note_login(request.registry["dbsession_factory"], user)
         account = account_of(user)
         if cache is not None:
             cache.put(serial, username, password, account)

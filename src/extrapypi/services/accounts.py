@@ -2,14 +2,17 @@
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import User
 from ..models.meta import utcnow
@@ -18,6 +21,7 @@ from .journal import record
 from .passwords import DEFAULT_POLICY, PasswordPolicy, WeakPassword
 from .throttle import LoginThrottle
 
+log = logging.getLogger(__name__)
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past this; we refuse instead of truncating
 USERNAME_MAX = 100
 
@@ -286,6 +290,39 @@ def count_active_admins(dbsession: Session) -> int:
 
 def touch_last_login(user: User) -> None:
     user.last_login = utcnow()
+
+
+#: ``last_login`` moves at most this often for logins that pip and twine repeat all day.
+LAST_LOGIN_RESOLUTION = timedelta(hours=1)
+
+
+def note_login(session_factory: sessionmaker, user: User, now: datetime | None = None) -> bool:
+    """Record a Basic (or token) login in ``last_login``, at most once an hour per user.
+
+    Called where a credential is verified against the database (a login-cache miss: at most
+    once per cache lifetime per process), never per request. Within the hour it costs nothing;
+    otherwise one conditional UPDATE in a short transaction of its own, so a download never
+    turns into a write that could conflict or fail: a failure is logged and forgotten. The
+    column is no access column: writing it bumps no serial and empties no cache.
+    """
+    now = now or utcnow()
+    if user.last_login is not None and now - user.last_login < LAST_LOGIN_RESOLUTION:
+        return False
+    cutoff = now - LAST_LOGIN_RESOLUTION
+    try:
+        with session_factory() as session, session.begin():
+            result = session.execute(
+                update(User)
+                .where(
+                    User.id == user.id,
+                    or_(User.last_login.is_(None), User.last_login < cutoff),
+                )
+                .values(last_login=now)
+            )
+    except SQLAlchemyError as error:
+        log.warning("could not note the login of %s: %s", user.username, error)
+        return False
+    return result.rowcount == 1
 
 
 def list_users(dbsession: Session) -> list[User]:
