@@ -22,12 +22,10 @@ from sqlalchemy.orm import Session
 from transaction.interfaces import TransientError
 
 from ..models import File, Package, Release, User
-from ..storage import FileTooLarge, StagedFile, Storage
+from ..storage import FileTooLarge, StagedFile, Storage, publish_on_commit
 from . import namespaces as namespace_service
 from . import packages as package_service
 from . import status as status_service
-from ..storage import FileTooLarge, StagedFile, Storage, publish_on_commit
-from . import packages as package_service
 from .archives import InvalidArchive, sdist_metadata, wheel_metadata
 from .filenames import (
     EXTENSIONS,
@@ -480,6 +478,8 @@ def check_project_rules(
     conflict = namespace_service.creation_conflict(dbsession, name, user)
     if conflict is not None:
         raise UploadConflict(conflict)
+
+
 def _restore_missing(
     storage: Storage, transaction, existing: File, staged: StagedFile, fileobj: BinaryIO
 ) -> bool:
