@@ -11,6 +11,8 @@ def main(global_config, **settings):
         config.include(".settings")
         config.include(".models")
         config.include(".storage")
+        config.include(".services.webhooks")
+        config.include(".services.metrics")
         config.include(".security")
         config.include(".views")
         config.include(".tweens")

@@ -13,11 +13,13 @@ from . import access  # noqa: F401  (bumps the serial on access changes)
 from .journal import IndexState, JournalEntry
 from .login import LoginFailure
 from .meta import Base
+from .operations import DownloadCount, RetentionRule, WebhookDelivery, WebhookEndpoint
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .user import User
 
 __all__ = [
     "Base",
+    "DownloadCount",
     "File",
     "FileTombstone",
     "IndexState",
@@ -25,7 +27,10 @@ __all__ = [
     "LoginFailure",
     "Package",
     "Release",
+    "RetentionRule",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "get_engine",
     "get_session_factory",
     "get_tm_session",

@@ -464,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
     importer.set_defaults(handler=cmd_import)
 
+    from .operations import register as register_operations
+
+    register_operations(commands)  # webhook ..., prune
     return parser
 
 

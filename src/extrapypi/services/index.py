@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import File, Package, Release
+from .metrics import PAGE_CACHE
 
 API_VERSION = "1.1"  # PEP 700
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -228,6 +229,7 @@ def cached_page(
     """The rendered root page (``project`` None) or project page; None for an unknown project."""
     key = (project, media_type)
     found, page = cache.get(serial, key)
+    PAGE_CACHE.labels("hit" if found else "miss").inc()
     if found:
         return page
     data = root_page(dbsession) if project is None else project_page(dbsession, project)

@@ -11,6 +11,7 @@ from ..models import File, FileTombstone, Package, Release, User
 from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
 from .journal import record
+from .metrics import count_upload
 from .names import canonical_version, normalize_name, version_sort_key
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ def add_file(
         digests.sha256,
         _name(uploader),
     )
+    count_upload(transaction, digests.size)
     touch_package(
         package, release.summary if release.sort_key == latest_sort_key(package) else None
     )

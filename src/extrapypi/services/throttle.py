@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from ..models import LoginFailure
 from ..models.meta import utcnow
+from .metrics import LOGIN_THROTTLED
 
 
 class LoginThrottled(Exception):
@@ -63,6 +64,7 @@ class LoginThrottle:
             if count >= self.attempts:
                 # Blocked until the oldest counted failure leaves the window.
                 retry_after = int((oldest - since).total_seconds()) + 1
+                LOGIN_THROTTLED.inc()
                 raise LoginThrottled(max(1, retry_after))
 
     def failed(self, dbsession: Session, username: str, address: str) -> None:

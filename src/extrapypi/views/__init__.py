@@ -10,6 +10,8 @@ DASHBOARD_MODULES = (
     "extrapypi.views.users",
     "extrapypi.views.packages",
     "extrapypi.views.account",
+    "extrapypi.views.webhooks",
+    "extrapypi.views.retention",
 )
 
 
