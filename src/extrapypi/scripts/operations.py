@@ -93,7 +93,7 @@ def cmd_webhook_deliver(args: argparse.Namespace) -> int:
         deliverer = webhooks.get_deliverer(registry)
     report = webhooks.deliver_due(deliverer.session_factory, deliverer.settings)
     print(
-        f"Sent {_count(report.delivered, 'delivery')}; {report.retrying} to retry later, "
+        f"Sent {report.delivered} deliveries; {report.retrying} to retry later, "
         f"{report.failed} given up."
     )
     return OK

@@ -224,9 +224,9 @@ def queue_for_journal(dbsession: Session, entry: JournalEntry) -> int:
             pass
     with dbsession.no_autoflush:
         endpoints = dbsession.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.is_active.is_(True), WebhookEndpoint.package_name.in_(scopes)
-            )
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.is_active.is_(True), WebhookEndpoint.package_name.in_(scopes))
+            .order_by(WebhookEndpoint.id)
         ).all()
     endpoints = [e for e in endpoints if subscribes(e, event)]
     if not endpoints:
