@@ -9,14 +9,12 @@ import hashlib
 import hmac
 import json
 import subprocess
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 from conftest import venv_tool
-from test_dashboard import BROWSER, csrf_token, log_in
+from receiver import Receiver
+from test_dashboard import BROWSER, log_in
 
 from extrapypi.models import WebhookDelivery
 from extrapypi.permissions import Role
@@ -26,50 +24,6 @@ from extrapypi.services.accounts import NewUser, create_user
 from extrapypi.services.packages import get_package, get_release, set_yanked
 
 FAST = webhooks.WebhookSettings(timeout=5, max_attempts=4, backoff=0, backoff_max=0, batch=5)
-
-
-class Receiver:
-    """A webhook receiver: answers ``fail`` requests with 503 (or ``status``), then 200."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.fail = 0
-        self.status = 503
-        self.location = ""
-        self.delay = 0.0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver.lock:
-                    receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body}
-                    )
-                    failing = receiver.fail > 0
-                    receiver.fail -= 1
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                status = receiver.status if failing else 200
-                self.send_response(status)
-                if receiver.location:
-                    self.send_header("Location", receiver.location)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -250,9 +250,20 @@ def address_allowed(request) -> bool:
     return any(address in network for network in networks)
 
 
+def _whole_file(request, response) -> bool:
+    """A GET answered 200 with the whole body: webob turns the 200 a view returns into a 304 or
+    206 only when the response is served, so the conditions are read from the request here."""
+    if request.method != "GET" or response.status_code != 200 or request.range is not None:
+        return False
+    if response.etag and response.etag in request.if_none_match:
+        return False
+    since = request.if_modified_since
+    return not (since and response.last_modified and response.last_modified <= since)
+
+
 def count_download(request, response, package: Package, file: File) -> None:
     """Count a whole-file GET (not HEAD, a 304 or a range) once its response is ready."""
-    if request.method != "GET" or response.status_code != 200:
+    if not _whole_file(request, response):
         return
     DOWNLOADS.labels(package.normalized_name).inc()
     counter: DownloadCounter | None = request.registry.get(COUNTER_KEY)

@@ -21,7 +21,7 @@ from ..settings import get_app_settings
 
 REALM = 'Basic realm="extrapypi"'
 #: Paths only programs use: they get a 401 challenge, never a login page.
-API_PREFIXES = ("/simple", "/pypi", "/legacy")
+API_PREFIXES = ("/simple", "/pypi", "/legacy", "/metrics")
 ACTIONS = {
     Permission.VIEW: "view this",
     Permission.DOWNLOAD: "download this file",
