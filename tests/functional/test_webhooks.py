@@ -201,6 +201,18 @@ def test_refused_endpoint_urls(app, data):
             webhooks.create_endpoint(dbsession, "https://example.com/", "nope")
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("timeout", "soon"), ("max_attempts", "0"), ("backoff", "-1"), ("batch", "1.5")],
+)
+def test_bad_webhook_settings_refuse_to_start(app, base_settings, name, value):
+    from extrapypi import main
+    from extrapypi.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=f"extrapypi.webhooks.{name}: '{value}'"):
+        main({}, **base_settings, **{f"extrapypi.webhooks.{name}": value})
+
+
 def test_the_event_list_is_extensible(app, data, receiver):
     from extrapypi.services.journal import record
 
@@ -224,6 +236,7 @@ def test_dashboard_add_shows_the_secret_once_then_the_log(app, testapp, data, re
     token = log_in(testapp, "boss")
     page = testapp.get("/webhooks/", headers=BROWSER)
     assert "No webhooks yet." in page.text
+    assert 'href="http://example.com/webhooks/">Webhooks</a>' in page.text  # in the nav
     created = testapp.post(
         "/webhooks/",
         {"csrf_token": token, "url": receiver.url, "package": "demo", "events": "upload"},
@@ -231,6 +244,7 @@ def test_dashboard_add_shows_the_secret_once_then_the_log(app, testapp, data, re
     )
     [(endpoint_id, secret)] = [(e.id, e.secret) for e in _endpoints(data)]
     assert secret in created.text
+    assert created.headers["Cache-Control"] == "no-store"
     assert "shown only this once" in created.text
     listing = testapp.get("/webhooks/", headers=BROWSER)
     assert secret not in listing.text
@@ -264,6 +278,7 @@ def test_only_admins_reach_webhooks(testapp, data, role, auth):
     data.user("someone", role)
     token = log_in(testapp, "someone")
     testapp.get("/webhooks/", headers=BROWSER, status=403)
+    assert "/webhooks/" not in testapp.get("/", headers=BROWSER).text
     testapp.post("/webhooks/", {"csrf_token": token, "url": "http://127.0.0.1:1/"}, status=403)
     assert _endpoints(data) == []
 

@@ -292,11 +292,12 @@ def download_stats(request, package: Package) -> DownloadStats:
 
 def includeme(config) -> None:
     settings = config.get_settings()
-    counter = DownloadCounter(
-        config.registry["dbsession_factory"],
-        flush_count=int(settings.get("extrapypi.downloads.flush_count", 100)),
-        flush_seconds=float(settings.get("extrapypi.downloads.flush_seconds", 30)),
-    )
+    try:
+        flush_count = int(settings.get("extrapypi.downloads.flush_count", 100))
+        flush_seconds = float(settings.get("extrapypi.downloads.flush_seconds", 30))
+    except ValueError as error:
+        raise ConfigurationError(f"extrapypi.downloads.*: {error}") from None
+    counter = DownloadCounter(config.registry["dbsession_factory"], flush_count, flush_seconds)
     config.registry[COUNTER_KEY] = counter
     config.registry[ALLOWED_KEY] = parse_networks(settings.get("extrapypi.metrics.allow", ""))
     atexit.register(counter.flush)

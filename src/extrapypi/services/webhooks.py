@@ -87,16 +87,29 @@ class WebhookSettings:
 def parse_webhook_settings(settings: dict) -> WebhookSettings:
     from pyramid.settings import asbool
 
+    from ..settings import ConfigurationError
+
     prefix = "extrapypi.webhooks."
     defaults = WebhookSettings()
+
+    def number(name: str, kind=float):
+        value = settings.get(prefix + name, getattr(defaults, name))
+        try:
+            parsed = kind(value)
+        except (TypeError, ValueError):
+            parsed = -1
+        if parsed < 0 or (kind is int and parsed < 1):
+            raise ConfigurationError(f"{prefix}{name}: {value!r} is not a positive number")
+        return parsed
+
     return WebhookSettings(
-        timeout=float(settings.get(prefix + "timeout", defaults.timeout)),
-        max_attempts=int(settings.get(prefix + "max_attempts", defaults.max_attempts)),
-        backoff=float(settings.get(prefix + "backoff", defaults.backoff)),
-        backoff_max=float(settings.get(prefix + "backoff_max", defaults.backoff_max)),
+        timeout=number("timeout"),
+        max_attempts=number("max_attempts", int),
+        backoff=number("backoff"),
+        backoff_max=number("backoff_max"),
         background=asbool(settings.get(prefix + "background", defaults.background)),
-        poll_interval=float(settings.get(prefix + "poll_interval", defaults.poll_interval)),
-        batch=int(settings.get(prefix + "batch", defaults.batch)),
+        poll_interval=number("poll_interval"),
+        batch=number("batch", int),
     )
 
 

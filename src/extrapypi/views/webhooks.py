@@ -47,6 +47,7 @@ class WebhooksViews:
         except webhooks.WebhookError as error:
             return _list_page(self.request, 400, error=str(error), values=values)
         # Rendered, not redirected: the secret is shown this once and never put in a cookie.
+        self.request.response.cache_control = "no-store"
         return _list_page(self.request, 201, created=endpoint)
 
 
