@@ -142,33 +142,35 @@ class DownloadStats:
 
 
 class DownloadCounter:
-    """This process's downloads not yet written; written in batches by ``flush``."""
+    """This process's downloads not yet written; written in batches by ``flush``.
+
+    Counts are kept by filename, which names one file forever (a deleted file's name is never
+    reused, while a database may reuse its row id), and matched to the file's row when written.
+    """
 
     def __init__(self, session_factory: sessionmaker, flush_count: int, flush_seconds: float):
         self.session_factory = session_factory
         self.flush_count = flush_count
         self.flush_seconds = flush_seconds
-        self._pending: dict[int, list[int]] = {}  # file id → [package id, count]
+        self._pending: dict[str, int] = {}  # filename → downloads not yet written
         self._pending_total = 0
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
 
-    def add(self, file_id: int, package_id: int) -> bool:
+    def add(self, filename: str) -> bool:
         """Count one download; True when a flush is due."""
         with self._lock:
-            entry = self._pending.setdefault(file_id, [package_id, 0])
-            entry[1] += 1
+            self._pending[filename] = self._pending.get(filename, 0) + 1
             self._pending_total += 1
             return (
                 self._pending_total >= self.flush_count
                 or time.monotonic() - self._last_flush >= self.flush_seconds
             )
 
-    def pending(self, file_id: int) -> int:
+    def pending(self, filename: str) -> int:
         with self._lock:
-            entry = self._pending.get(file_id)
-            return entry[1] if entry else 0
+            return self._pending.get(filename, 0)
 
     def flush(self) -> int:
         """Write the pending counts in one short transaction; returns how many were written."""
@@ -182,44 +184,60 @@ class DownloadCounter:
             if not batch:
                 return 0
             try:
-                self._write(batch)
+                return self._write(batch)
             except SQLAlchemyError:
                 log.exception("could not write %d download counts", len(batch))
                 with self._lock:  # keep them for the next flush
-                    for file_id, (package_id, count) in batch.items():
-                        entry = self._pending.setdefault(file_id, [package_id, 0])
-                        entry[1] += count
+                    for filename, count in batch.items():
+                        self._pending[filename] = self._pending.get(filename, 0) + count
                         self._pending_total += count
                 return 0
-            return sum(count for _, count in batch.values())
         finally:
             self._flushing.release()
 
-    def _write(self, batch: dict[int, list[int]]) -> None:
+    def _write(self, batch: dict[str, int]) -> int:
+        written = 0
         with self.session_factory() as session, session.begin():
-            for file_id, (package_id, count) in sorted(batch.items()):
-                updated = session.execute(
-                    update(DownloadCount)
-                    .where(DownloadCount.file_id == file_id)
-                    .values(count=DownloadCount.count + count)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
-                if updated:
+            files = dict(
+                session.execute(
+                    select(File.filename, File.id).where(File.filename.in_(sorted(batch)))
+                ).all()
+            )
+            packages = dict(
+                session.execute(
+                    select(File.id, Release.package_id)
+                    .join(Release, File.release_id == Release.id)
+                    .where(File.id.in_(files.values()))
+                ).all()
+            )
+            for filename, file_id in sorted(files.items(), key=lambda item: item[1]):
+                count = batch[filename]  # a deleted file's counts are dropped with it
+                written += count
+                if self._add(session, file_id, count):
                     continue
                 try:
                     with session.begin_nested():
                         session.add(
-                            DownloadCount(file_id=file_id, package_id=package_id, count=count)
+                            DownloadCount(
+                                file_id=file_id, package_id=packages[file_id], count=count
+                            )
                         )
                 except IntegrityError:
-                    # Another process inserted it meanwhile (add to it), or the file was
-                    # deleted (then nothing matches and the count goes with the file).
-                    session.execute(
-                        update(DownloadCount)
-                        .where(DownloadCount.file_id == file_id)
-                        .values(count=DownloadCount.count + count)
-                        .execution_options(synchronize_session=False)
-                    )
+                    # Another process inserted it meanwhile: add to it (or the file has just
+                    # been deleted, and then nothing matches and the count goes with it).
+                    self._add(session, file_id, count)
+        return written
+
+    @staticmethod
+    def _add(session, file_id: int, count: int) -> bool:
+        return bool(
+            session.execute(
+                update(DownloadCount)
+                .where(DownloadCount.file_id == file_id)
+                .values(count=DownloadCount.count + count)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        )
 
 
 COUNTER_KEY = "extrapypi.download_counter"
@@ -267,7 +285,7 @@ def count_download(request, response, package: Package, file: File) -> None:
         return
     DOWNLOADS.labels(package.normalized_name).inc()
     counter: DownloadCounter | None = request.registry.get(COUNTER_KEY)
-    if counter is not None and counter.add(file.id, package.id):
+    if counter is not None and counter.add(file.filename):
         request.add_finished_callback(lambda request: counter.flush())
 
 
@@ -275,15 +293,15 @@ def download_stats(request, package: Package) -> DownloadStats:
     """Downloads of a package's files: written counts plus this process's pending ones."""
     counter: DownloadCounter | None = request.registry.get(COUNTER_KEY)
     rows = request.dbsession.execute(
-        select(File.id, File.filename, func.coalesce(DownloadCount.count, 0))
+        select(File.filename, func.coalesce(DownloadCount.count, 0))
         .join(Release, File.release_id == Release.id)
         .outerjoin(DownloadCount, DownloadCount.file_id == File.id)
         .where(Release.package_id == package.id)
         .order_by(File.filename)
     ).all()
     stats = DownloadStats()
-    for file_id, filename, count in rows:
-        count = int(count) + (counter.pending(file_id) if counter is not None else 0)
+    for filename, count in rows:
+        count = int(count) + (counter.pending(filename) if counter is not None else 0)
         stats.total += count
         if count:
             stats.files.append((filename, count))
