@@ -443,14 +443,6 @@ def deliver_due(
     return report
 
 
-def retry_now(dbsession: Session, delivery: WebhookDelivery) -> None:
-    """Queue a failed (or waiting) delivery again at once: an admin fixed the receiver."""
-    delivery.state = "pending"
-    delivery.next_attempt = utcnow()
-    delivery.attempts = 0
-    delivery.finished = None
-
-
 class Deliverer:
     """The delivery thread of one app process: wakes on commit, polls for retries."""
 
@@ -501,14 +493,6 @@ REGISTRY_KEY = "extrapypi.webhooks"
 
 def get_deliverer(registry) -> Deliverer:
     return registry[REGISTRY_KEY]
-
-
-def pending_count(dbsession: Session) -> int:
-    from sqlalchemy import func
-
-    return dbsession.scalar(
-        select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.state == "pending")
-    )
 
 
 def _start_on_first_request(event) -> None:
