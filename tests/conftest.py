@@ -96,6 +96,8 @@ def base_settings(database_url, tmp_path_factory) -> dict:
         "extrapypi.dashboard": "true",
         "extrapypi.anonymous_read": "false",
         "extrapypi.upload_limit": "10M",
+        # Tests deliver webhooks explicitly (services/webhooks.py deliver_due), not by a thread.
+        "extrapypi.webhooks.background": "false",
     }
 
 

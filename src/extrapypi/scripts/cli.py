@@ -604,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_teams import add_commands  # it imports this module's helpers
 
     add_commands(commands)
+    from .operations import register as register_operations
+
+    register_operations(commands)  # webhook ..., prune
     return parser
 
 

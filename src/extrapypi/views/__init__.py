@@ -11,6 +11,8 @@ DASHBOARD_MODULES = (
     "extrapypi.views.packages",
     "extrapypi.views.account",
     "extrapypi.views.teams",
+    "extrapypi.views.webhooks",
+    "extrapypi.views.retention",
 )
 
 

@@ -22,7 +22,7 @@ from ..settings import get_app_settings
 
 REALM = 'Basic realm="extrapypi"'
 #: Paths only programs use: they get a 401 challenge, never a login page.
-API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace")  # /namespace(s): PEP 752
+API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace", "/metrics")  # /namespace(s): PEP 752
 BROWSER_TYPES = ("text/html", "application/xhtml+xml")
 CLIENT_TYPES = (
     "application/vnd.pypi.simple.v1+json",

@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from ..permissions import Permission
 from ..resources import FileMetadataResource, FileResource, PackageBrowser
+from ..services.metrics import count_download
 from ..services.packages import metadata_key, storage_key
 from ..storage.disposition import attachment
 from .errors import plain_error
@@ -42,8 +43,10 @@ def _stream(request, key: str, sha256: str, filename: str):
 )
 def download(context: FileResource, request):
     file = context.file
-    key = storage_key(context.__parent__.__parent__.package, file.filename)
-    return _stream(request, key, file.sha256, file.filename)
+    package = context.__parent__.__parent__.package
+    response = _stream(request, storage_key(package, file.filename), file.sha256, file.filename)
+    count_download(request, response, package, file)  # metrics + batched download counts
+    return response
 
 
 @view_config(
