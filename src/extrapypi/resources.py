@@ -207,10 +207,6 @@ class UserResource(Resource):
 class Teams(Resource):
     """``/teams/``: team and namespace administration (admins only)."""
 
-
-class Webhooks(Resource):
-    """``/webhooks/``: webhook endpoints and their delivery log (admins only)."""
-
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -243,6 +239,13 @@ class NamespaceResource(Resource):
 
     def __getitem__(self, key: str):
         raise KeyError(key)
+
+
+class Webhooks(Resource):
+    """``/webhooks/``: webhook endpoints and their delivery log (admins only)."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "WebhookResource":
         from .services.webhooks import get_endpoint
