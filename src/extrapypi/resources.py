@@ -43,6 +43,7 @@ class Root(Resource):
             "pypi": JsonApi,
             "legacy": LegacyUpload,
             "users": Users,
+            "audit": AuditLog,
         }
 
     def __acl__(self) -> list:
@@ -172,6 +173,13 @@ class Users(Resource):
         if user is None:
             raise KeyError(key)
         return UserResource(self.request, user, parent=self, name=key)
+
+
+class AuditLog(Resource):
+    """``/audit/``: the journal, for admins."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
 
 class UserResource(Resource):

@@ -43,6 +43,7 @@ class AppSettings:
     index_url: str
     login_throttle_attempts: int = 10
     login_throttle_window: int = 300
+    description_images: str = "placeholder"
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -68,7 +69,24 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         index_url=settings.get("extrapypi.index_url", "").rstrip("/"),
         login_throttle_attempts=int(settings.get("extrapypi.login_throttle_attempts", 10)),
         login_throttle_window=int(settings.get("extrapypi.login_throttle_window", 300)),
+        description_images=parse_description_images(
+            settings.get("extrapypi.description_images", "placeholder")
+        ),
     )
+
+
+DESCRIPTION_IMAGES = ("placeholder", "https")
+
+
+def parse_description_images(value: str) -> str:
+    """``placeholder`` (external images shown as their alt text) or ``https`` (loaded)."""
+    value = str(value).strip().lower()
+    if value not in DESCRIPTION_IMAGES:
+        raise ConfigurationError(
+            f"extrapypi.description_images must be one of {', '.join(DESCRIPTION_IMAGES)}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def includeme(config) -> None:

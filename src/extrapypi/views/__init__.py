@@ -10,6 +10,9 @@ DASHBOARD_MODULES = (
     "extrapypi.views.users",
     "extrapypi.views.packages",
     "extrapypi.views.account",
+    "extrapypi.views.setup",
+    "extrapypi.views.audit",
+    "extrapypi.views.error_pages",
 )
 
 
