@@ -247,7 +247,7 @@ def test_description_headings_demoted_and_external_images_as_placeholders(testap
     assert "<h1" not in description and "<h2>Title" in description
     assert "<h3>Section" in description
     assert "img.shields.io" not in description.split("title=")[0]
-    assert '<span class="img-placeholder" title="https://img.shields.io/badge/' in description
+    assert '<span class="img-placeholder" title="Image not loaded: https://img.shields.io/badge/' in description
     assert "build passing</span>" in description and "<img" not in description
     assert '<span class="kn">import</span>' in description  # Pygments classes
     assert '<aside class="admonition warning">' in description

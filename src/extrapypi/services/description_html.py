@@ -45,8 +45,8 @@ def external_images(html: str, *, allow_https: bool = False) -> str:
             return tag
         alt = _attribute(tag, "alt").strip() or "image"
         return (
-            f'<span class="img-placeholder" title="{escape(source)}">'
-            f'<span class="img-mark" aria-hidden="true">🖼</span> {escape(alt)}</span>'
+            f'<span class="img-placeholder" title="Image not loaded: {escape(source)}">'
+            f"{escape(alt)}</span>"
         )
 
     return _IMG.sub(replace, html)
