@@ -364,22 +364,23 @@ def test_dashboard_as_an_internal_pypi(browser, live_server, data, database_url,
     )
     assert [p.name for p in dest.iterdir()] == ["pretool-1.5.0-py3-none-any.whl"]
 
-    project = tmp_path / "consumer"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[project]\nname = "consumer"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
-        'dependencies = ["pretool"]\n\n' + snippet(page, "uv-index")
-    )
     uv_env = dict(env)
     (home / ".netrc").unlink()  # uv takes the credentials from the environment variables
     for line in snippet(page, "uv-credentials").splitlines():
         name, value = line.removeprefix("export ").split("=", 1)
         uv_env[name] = value.replace("<username>", "maint").replace("<password>", CLIENT_PASSWORD)
     assert {"UV_INDEX_EXTRAPYPI_USERNAME", "UV_INDEX_EXTRAPYPI_PASSWORD"} <= set(uv_env)
-    run_client([venv_tool("uv"), "lock"], uv_env, cwd=project)
-    lock = (project / "uv.lock").read_text()
-    assert 'name = "pretool"\nversion = "1.5.0"' in lock
-    assert f'source = {{ registry = "{live_server.url}/simple/" }}' in lock
+    for key in ("uv-index", "uv-explicit"):  # instead of PyPI; pinned beside PyPI
+        project = tmp_path / key
+        project.mkdir()
+        (project / "pyproject.toml").write_text(
+            '[project]\nname = "consumer"\nversion = "0.1"\nrequires-python = ">=3.9"\n'
+            'dependencies = ["pretool"]\n\n' + snippet(page, key).replace("<package>", "pretool")
+        )
+        run_client([venv_tool("uv"), "lock"], uv_env, cwd=project)
+        lock = (project / "uv.lock").read_text()
+        assert 'name = "pretool"\nversion = "1.5.0"' in lock, key
+        assert f'source = {{ registry = "{live_server.url}/simple/" }}' in lock, key
 
     # Yank the release candidate, then find the upload and the yank in the audit log.
     page.goto(live_server.url + "/packages/pretool/2.0.0rc1/")

@@ -79,9 +79,9 @@ def snippets(setup: ClientSetup) -> list[Snippet]:
         ),
         Snippet(
             "uv-index",
-            "uv: pyproject.toml (this index first)",
+            "uv: this index instead of PyPI",
             "pyproject.toml of your project",
-            f'[[tool.uv.index]]\nname = "{INDEX_NAME}"\nurl = "{url}"\n',
+            f'[[tool.uv.index]]\nname = "{INDEX_NAME}"\nurl = "{url}"\ndefault = true\n',
         ),
         Snippet(
             "uv-explicit",

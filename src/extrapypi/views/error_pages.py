@@ -61,6 +61,24 @@ def way_back(request) -> str:
     return request.resource_url(request.root)
 
 
+def posted_from_this_site(request) -> bool:
+    """The refused form was on one of our pages (its Origin, else its Referer, is ours).
+
+    Only then is it offered again: a form another site posted must not come back as ours,
+    filled with its fields and a fresh token, one click away from being submitted.
+    """
+    own = request.host_url
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        return origin == own
+    return request.headers.get("Referer", "").startswith(own + "/")
+
+
+def is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return name in SECRET_FIELDS or any(w in lowered for w in ("password", "secret", "token"))
+
+
 def resubmitted_fields(request) -> tuple[list[tuple[str, str]], list[str]]:
     """(fields to send again, secret fields to type again) from the refused POST."""
     kept: list[tuple[str, str]] = []
@@ -68,7 +86,7 @@ def resubmitted_fields(request) -> tuple[list[tuple[str, str]], list[str]]:
     for name, value in list(request.POST.items())[:MAX_FIELDS]:
         if not isinstance(value, str):
             continue  # an uploaded file: never resent
-        if name in SECRET_FIELDS:
+        if is_secret(name):
             if name != "csrf_token" and name not in secret:
                 secret.append(name)
             continue
@@ -86,7 +104,8 @@ def page_values(request, response) -> dict:
         "back_url": way_back(request),
         "resubmit": None,
     }
-    if isinstance(getattr(request, "exception", None), BadCSRFToken) and request.method == "POST":
+    expired = isinstance(getattr(request, "exception", None), BadCSRFToken)
+    if expired and request.method == "POST" and posted_from_this_site(request):
         kept, secret = resubmitted_fields(request)
         values["title"] = "Your session expired"
         values["resubmit"] = {

@@ -20,7 +20,7 @@ def index_url(request) -> str:
     return configured + "/" if configured else request.resource_url(request.root, "simple", "")
 
 
-def description_html(request, release) -> str:
+def page_description(request, release) -> str:
     """The release's description, headings demoted and external images as placeholders."""
     if release is None:
         return ""
@@ -77,7 +77,7 @@ class PackageViews(DashboardViews):
             "latest": latest,
             "is_prerelease": dashboard.is_prerelease,
             "facts": project_facts(latest),
-            "description": description_html(self.request, latest),
+            "description": page_description(self.request, latest),
             "install": install_command(setup, package.normalized_name),
             "history": audit.package_history(self.request.dbsession, package.name),
             "error": error,
@@ -147,7 +147,7 @@ class ReleaseViews(DashboardViews):
             "newer": newer,
             "is_prerelease": dashboard.is_prerelease,
             "facts": project_facts(release),
-            "description": description_html(self.request, release),
+            "description": page_description(self.request, release),
             "install": install_command(setup, f"{package.normalized_name}=={release.version}"),
         }
 
