@@ -406,7 +406,11 @@ def test_release_page_lists_other_versions_and_says_a_newer_one_exists(testapp, 
     assert '<strong aria-current="page">1.0</strong>' in old
     current = testapp.get("/packages/multi/1.1/").text
     assert "A newer version exists" not in current
-    assert "A newer version exists" not in testapp.get("/packages/multi/2.0b1/").text
+    candidate = testapp.get("/packages/multi/2.0b1/").text
+    assert "A newer version exists" not in candidate
+    assert "installs <a href=\"http://example.com/packages/multi/1.1/\">1.1</a>" in candidate
+    assert "this pre-release only when pinned" in candidate
+    assert "<h2>Meta</h2>" not in candidate  # nothing to show: no empty card
 
 
 # --- item 9: search ---------------------------------------------------------------------------
