@@ -448,6 +448,11 @@ def test_search_matches_keywords_and_ranks_names_first(testapp, data):
     ]
     recent = testapp.get("/packages/", {"q": "yaml", "sort": "recent"}).text
     assert re.findall(r'class="name" href="[^"]+">([^<]+)</a>', recent)[0] == "kw-only"
+    # A query typed on the listing (whose form sends the selected sort) is ranked too.
+    listing = testapp.get("/packages/").text
+    assert '<option value="relevance" selected>Best match</option>' in listing
+    typed = testapp.get("/packages/", {"q": "yaml", "sort": "relevance"}).text
+    assert re.findall(r'class="name" href="[^"]+">([^<]+)</a>', typed)[0] == "yaml"
     keyword = testapp.get("/packages/", {"q": "config"}).text
     assert "kw-only" in keyword and "unrelated" not in keyword
 

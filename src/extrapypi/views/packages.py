@@ -37,10 +37,11 @@ def page_description(request, release) -> str:
 )
 def package_list(context, request):
     query = request.params.get("q", "").strip()
-    default = "relevance" if query else "recent"
-    sort = request.params.get("sort", default)
-    if sort not in dashboard.SORTS or (sort == "relevance" and not query):
-        sort = default
+    # "Best match" is the default, so a query typed on a listing is ranked; with nothing to
+    # match it lists by recent activity.
+    sort = request.params.get("sort", "relevance")
+    if sort not in dashboard.SORTS:
+        sort = "relevance"
     page = dashboard.list_packages(
         request.dbsession,
         query=query,
