@@ -51,6 +51,7 @@ class Root(Resource):
             "namespace": NamespaceDetails,
             "webhooks": Webhooks,
             "metrics": Metrics,
+            "audit": AuditLog,
         }
 
     def __acl__(self) -> list:
@@ -194,6 +195,13 @@ class Users(Resource):
         if user is None:
             raise KeyError(key)
         return UserResource(self.request, user, parent=self, name=key)
+
+
+class AuditLog(Resource):
+    """``/audit/``: the journal, for admins."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
 
 class UserResource(Resource):

@@ -59,6 +59,8 @@ class AppSettings:
         """For passwords people set (dashboard, CLI)."""
         return PasswordPolicy(self.min_password_length)
 
+    description_images: str = "placeholder"
+
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
     secret = os.environ.get("EXTRAPYPI_SECRET") or settings.get("extrapypi.secret", "")
@@ -98,6 +100,9 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
         ),
         namespace_max_depth=_non_negative(settings, "extrapypi.namespace_max_depth", 1),
         min_password_length=_min_password_length(settings),
+        description_images=parse_description_images(
+            settings.get("extrapypi.description_images", "placeholder")
+        ),
     )
 
 
@@ -115,6 +120,20 @@ def _min_password_length(settings: dict[str, Any]) -> int:
             f"extrapypi.min_password_length must be a whole number of characters, not {value!r}"
         )
     return int(value)
+
+
+DESCRIPTION_IMAGES = ("placeholder", "https")
+
+
+def parse_description_images(value: str) -> str:
+    """``placeholder`` (external images shown as their alt text) or ``https`` (loaded)."""
+    value = str(value).strip().lower()
+    if value not in DESCRIPTION_IMAGES:
+        raise ConfigurationError(
+            f"extrapypi.description_images must be one of {', '.join(DESCRIPTION_IMAGES)}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def includeme(config) -> None:

@@ -13,6 +13,9 @@ DASHBOARD_MODULES = (
     "extrapypi.views.teams",
     "extrapypi.views.webhooks",
     "extrapypi.views.retention",
+    "extrapypi.views.setup",
+    "extrapypi.views.audit",
+    "extrapypi.views.error_pages",
 )
 
 
