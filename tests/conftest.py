@@ -23,6 +23,7 @@ from extrapypi.models import Base, IndexState, get_tm_session
 from extrapypi.permissions import Role
 from extrapypi.services.accounts import NewUser, create_user
 from extrapypi.services.packages import create_package
+from extrapypi.services.passwords import NO_POLICY
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -95,6 +96,8 @@ def base_settings(database_url, tmp_path_factory) -> dict:
         "extrapypi.dashboard": "true",
         "extrapypi.anonymous_read": "false",
         "extrapypi.upload_limit": "10M",
+        # Tests deliver webhooks explicitly (services/webhooks.py deliver_due), not by a thread.
+        "extrapypi.webhooks.background": "false",
     }
 
 
@@ -136,7 +139,7 @@ def write_ini(path, settings: dict, port: int = 6543) -> str:
             formatter = generic
 
             [formatter_generic]
-            format = %%(levelname)s [%%(name)s] %%(message)s
+            format = %(levelname)s [%(name)s] %(message)s
             """
         ).format(app=app_lines.replace("%", "%%"), port=port)
     )
@@ -217,8 +220,11 @@ class Data:
     ):
         tm, dbsession = self.session()
         with tm:
-            user = create_user(
-                dbsession, NewUser(username, password, role, email, active), rounds=4
+            user = create_user(  # rows for tests: any password, the policy is tested apart
+                dbsession,
+                NewUser(username, password, role, email, active),
+                rounds=4,
+                policy=NO_POLICY,
             )
             user_id = user.id
         return user_id

@@ -12,6 +12,8 @@ def main(global_config, **settings):
         config.include(".models")
         config.include(".storage")
         config.include(".services.descriptions")
+        config.include(".services.webhooks")
+        config.include(".services.metrics")
         config.include(".security")
         config.include(".views")
         config.include(".tweens")

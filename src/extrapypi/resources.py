@@ -49,6 +49,9 @@ class Root(Resource):
             "teams": Teams,
             "namespaces": NamespaceList,
             "namespace": NamespaceDetails,
+            "webhooks": Webhooks,
+            "metrics": Metrics,
+            "audit": AuditLog,
         }
 
     def __acl__(self) -> list:
@@ -194,6 +197,13 @@ class Users(Resource):
         return UserResource(self.request, user, parent=self, name=key)
 
 
+class AuditLog(Resource):
+    """``/audit/``: the journal, for admins."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
+
+
 class UserResource(Resource):
     """One account; ``user`` is None only for a requester who may not administer users."""
 
@@ -237,6 +247,44 @@ class NamespaceResource(Resource):
 
     def __getitem__(self, key: str):
         raise KeyError(key)
+
+
+class Webhooks(Resource):
+    """``/webhooks/``: webhook endpoints and their delivery log (admins only)."""
+
+    def __acl__(self) -> list:
+        return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
+
+    def __getitem__(self, key: str) -> "WebhookResource":
+        from .services.webhooks import get_endpoint
+
+        endpoint = get_endpoint(self.request.dbsession, key) if key.isdigit() else None
+        if endpoint is None:
+            raise KeyError(key)
+        return WebhookResource(self.request, endpoint, parent=self, name=key)
+
+
+class WebhookResource(Resource):
+    def __init__(self, request, endpoint, parent=None, name: str = ""):
+        super().__init__(request, parent, name)
+        self.endpoint = endpoint
+
+
+class Metrics(Resource):
+    """``/metrics``: admins, and scrapers from the configured addresses (no password there).
+
+    The address is ``REMOTE_ADDR`` as the server hands it over: waitress rewrites it from
+    ``X-Forwarded-For`` only for its ``trusted_proxy``, so a client cannot claim an address.
+    """
+
+    def __acl__(self) -> list:
+        from .services.metrics import address_allowed
+
+        acl = [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS)]
+        if address_allowed(self.request):
+            acl.append((Allow, Everyone, Permission.VIEW))
+        acl.append(DENY_ALL)
+        return acl
 
 
 class NowhereRoot(Root):

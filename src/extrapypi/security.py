@@ -10,7 +10,14 @@ from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
 from .permissions import role_principal, roles_at_or_below, user_principal
-from .services.accounts import Account, CredentialCache, LoginCache, authenticate, dummy_hash
+from .services.accounts import (
+    Account,
+    CredentialCache,
+    LoginCache,
+    authenticate,
+    dummy_hash,
+    note_login,
+)
 from .services.index import index_serial
 from .services.sessions import end_session, open_session, session_user
 from .services.teams import team_principals
@@ -120,6 +127,8 @@ class SecurityPolicy:
             return None
         if user is None:
             return None
+        # At most hourly, in its own transaction; this is a cache miss, not every request.
+        note_login(request.registry["dbsession_factory"], user)
         account = account_of(user)
         if cache is not None:
             cache.put(serial, username, password, account)

@@ -7,6 +7,8 @@ from typing import Any
 
 from pyramid.settings import asbool, aslist
 
+from .services.passwords import PasswordPolicy
+
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "CHANGE-ME", "CHANGE_ME", "secret"}
 MIN_SECRET_LENGTH = 16
 
@@ -50,6 +52,14 @@ class AppSettings:
     json_api_cors_origins: tuple[str, ...] = ()
     #: Most hyphens a granted namespace may contain (PEP 752's depth limit).
     namespace_max_depth: int = 1
+    min_password_length: int = 12
+
+    @property
+    def password_policy(self) -> PasswordPolicy:
+        """For passwords people set (dashboard, CLI)."""
+        return PasswordPolicy(self.min_password_length)
+
+    description_images: str = "placeholder"
 
 
 def parse_settings(settings: dict[str, Any]) -> AppSettings:
@@ -89,6 +99,10 @@ def parse_settings(settings: dict[str, Any]) -> AppSettings:
             settings.get("extrapypi.login_throttle_account_window", 3600)
         ),
         namespace_max_depth=_non_negative(settings, "extrapypi.namespace_max_depth", 1),
+        min_password_length=_min_password_length(settings),
+        description_images=parse_description_images(
+            settings.get("extrapypi.description_images", "placeholder")
+        ),
     )
 
 
@@ -97,6 +111,29 @@ def _non_negative(settings: dict[str, Any], key: str, default: int) -> int:
     if not value.isdigit():
         raise ConfigurationError(f"{key} must be a whole number of 0 or more, not {value!r}")
     return int(value)
+
+
+def _min_password_length(settings: dict[str, Any]) -> int:
+    value = str(settings.get("extrapypi.min_password_length", 12)).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(
+            f"extrapypi.min_password_length must be a whole number of characters, not {value!r}"
+        )
+    return int(value)
+
+
+DESCRIPTION_IMAGES = ("placeholder", "https")
+
+
+def parse_description_images(value: str) -> str:
+    """``placeholder`` (external images shown as their alt text) or ``https`` (loaded)."""
+    value = str(value).strip().lower()
+    if value not in DESCRIPTION_IMAGES:
+        raise ConfigurationError(
+            f"extrapypi.description_images must be one of {', '.join(DESCRIPTION_IMAGES)}, "
+            f"not {value!r}"
+        )
+    return value
 
 
 def includeme(config) -> None:

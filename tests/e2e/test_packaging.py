@@ -13,14 +13,53 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "build", "--wheel", "--sdist", "--outdir", str(out), ROOT],
         check=True,
         capture_output=True,
+        text=True,
     )
-    return next(out.glob("extrapypi-*.whl")), next(out.glob("extrapypi-*.tar.gz"))
+    wheel = next(out.glob("extrapypi-*.whl")), next(out.glob("extrapypi-*.tar.gz"))
+    return wheel, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built):
+    return built[0]
+
+
+def _files_under(directory: str, prefix: str) -> set[str]:
+    found = set()
+    for current, dirs, files in os.walk(os.path.join(ROOT, directory)):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            relative = os.path.relpath(os.path.join(current, name), os.path.join(ROOT, directory))
+            found.add(f"{prefix}/{relative}")
+    return found
+
+
+@pytest.mark.e2e
+def test_build_declares_every_package_and_ships_all_data(built):
+    """No setuptools 'absent from the packages configuration' warning (one per data directory,
+    ~150 lines on every `make run`), and every template, static file, migration and the
+    common-password list is in the wheel."""
+    (whl, _sdist), output = built
+    assert "absent from the `packages` configuration" not in output, output[-3000:]
+    names = set(zipfile.ZipFile(whl).namelist())
+    wanted = (
+        _files_under("src/extrapypi/templates", "extrapypi/templates")
+        | _files_under("src/extrapypi/static", "extrapypi/static")
+        | _files_under("src/extrapypi/data", "extrapypi/data")
+        | {
+            path
+            for path in _files_under("alembic", "extrapypi/migrations")
+            if path.endswith((".py", ".mako"))
+        }
+    )
+    assert len(wanted) >= 15
+    assert sorted(wanted - names) == []
 
 
 @pytest.mark.e2e

@@ -38,7 +38,8 @@ def test_a_healthy_store_is_consistent(ini_file, data, store, capsys):
     data.release_file("alpha", "1.0", kind="sdist")
     assert extrapypi(["check", ini_file]) == 0
     assert capsys.readouterr().out.strip() == (
-        "2 files in the database, 3 in storage: consistent."  # + the wheel's .metadata
+        "2 distributions and 1 metadata file in the database, "
+        "2 distributions and 1 metadata file in storage: consistent."
     )
 
 
@@ -76,7 +77,10 @@ def test_check_finds_every_kind_of_damage_and_repair_fixes_what_it_can(
     assert "orphan: orphan/orphan-1.0.tar.gz: in storage, but no database row" in out
     assert "staged: upload-old.part: a leftover upload of 16 bytes" in out
     assert "upload-young" not in out
-    assert "4 files in the database, 5 in storage: 6 problems, 0 repaired, 6 left." in out
+    assert (
+        "4 distributions and 3 metadata files in the database, "
+        "3 distributions and 2 metadata files in storage: 6 problems, 0 repaired, 6 left."
+    ) in out
     # Reporting changed nothing.
     assert (store / "orphan" / "orphan-1.0.tar.gz").exists()
     assert (store / ".staging" / "upload-old.part").exists()

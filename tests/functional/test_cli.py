@@ -193,12 +193,12 @@ def test_init_reads_the_config_from_the_environment(ini_file, engine, clean, mon
 
 
 def test_user_add_from_stdin_then_list(ini_file, engine, data, stdin, capsys):
-    stdin("s3cret-dev\n")
+    stdin("s3cret-dev-pass\n")
     args = ["user", "add", ini_file, "dev", "--role", "developer", "--email", "d@example.com"]
     assert extrapypi([*args, "--password-stdin"]) == 0
     assert "Created user 'dev' (developer)" in capsys.readouterr().out
     assert _users(engine) == {"dev": ("developer", True)}
-    assert check_password("s3cret-dev", _password_hash(engine, "dev"))
+    assert check_password("s3cret-dev-pass", _password_hash(engine, "dev"))
     assert extrapypi(["user", "list", ini_file]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["USERNAME", "ROLE", "ACTIVE", "EMAIL", "LAST", "LOGIN"]
@@ -218,7 +218,10 @@ def test_user_add_refuses_bad_input(ini_file, engine, data, stdin, capsys):
     assert "no password on standard input" in capsys.readouterr().err
     stdin("ab\n")
     assert extrapypi(["user", "add", ini_file, "short", "--password-stdin"]) == 1
-    assert "at least 3 characters" in capsys.readouterr().err
+    assert "at least 12 characters" in capsys.readouterr().err
+    stdin("Qwerty123456\n")  # in the common list, whatever the case
+    assert extrapypi(["user", "add", ini_file, "common", "--password-stdin"]) == 1
+    assert "10,000 most common" in capsys.readouterr().err
     stdin("whatever\n")
     assert extrapypi(["user", "add", ini_file, "bad:name", "--password-stdin"]) == 1
     assert "may not contain" in capsys.readouterr().err
@@ -305,11 +308,11 @@ def test_the_last_active_admin_is_protected(ini_file, engine, data, capsys):
 def test_create_user_is_the_original_spelling_of_user_add(
     ini_file, engine, data, stdin, monkeypatch, capsys
 ):
-    stdin("s3cret\n")
+    stdin("s3cret-alice-pw\n")
     command = ["create-user", "alice", "alice@example.com", "--role", "maintainer"]
     assert extrapypi([*command, "--config", ini_file, "--password-stdin"]) == 0
     monkeypatch.setenv("EXTRAPYPI_CONFIG", ini_file)
-    stdin("s3cret\n")
+    stdin("s3cret-carol-pw\n")
     assert extrapypi(["create-user", "carol", "c@example.com", "--password-stdin"]) == 0
     assert _users(engine) == {"alice": ("maintainer", True), "carol": ("installer", True)}
     assert extrapypi(["create-user", "dave", "d@example.com", "--role", "king"]) == 2
@@ -349,14 +352,14 @@ def test_password_prompt_asks_twice_on_a_terminal(ini_file, engine, data):
         os.close(fd)
         return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
-    code, output = run("typed-one", "typed-two")
+    code, output = run("typed-one-long", "typed-two-long")
     assert code == 1, output
     assert "the two passwords differ; nothing changed" in output
     assert "tty-user" not in _users(engine)
-    code, output = run("typed-pass", "typed-pass")
+    code, output = run("typed-pass-long", "typed-pass-long")
     assert code == 0, output
-    assert "typed-pass" not in output  # never echoed
-    assert check_password("typed-pass", _password_hash(engine, "tty-user"))
+    assert "typed-pass-long" not in output  # never echoed
+    assert check_password("typed-pass-long", _password_hash(engine, "tty-user"))
 
 
 # --- the console script ----------------------------------------------------------------------

@@ -123,7 +123,7 @@ def test_package_page(testapp, world):
     log_in(testapp, "installer")
     page = testapp.get("/packages/mine/")
     text = page.text
-    assert "pip install --extra-index-url http://example.com/simple/ mine" in text
+    assert "pip install --index-url http://example.com/simple/ mine" in text
     assert text.index(">2.0<") < text.index(">1.0<")  # newest first
     for username in ("installer", "maintainer", "developer"):
         assert f"<span>{username}</span>" in text
@@ -391,20 +391,34 @@ def test_admin_creates_user_with_password_confirmation(testapp, world):
         "is_active": "1",
     }
     bad = testapp.post(
-        "/users/@@new", {**form, "password": "secret1", "confirmation": "secret2"}, status=400
+        "/users/@@new",
+        {**form, "password": "zoe-secret-one", "confirmation": "zoe-secret-two"},
+        status=400,
     )
     assert "differ" in bad.text and 'value="zoe"' in bad.text
     assert with_package(world, lambda s: get_user(s, "zoe")) is None
+    weak = testapp.post(
+        "/users/@@new",
+        {**form, "password": "QWERTY123456", "confirmation": "QWERTY123456"},
+        status=400,
+    )
+    assert "10,000 most common" in weak.text
+    short = testapp.post(
+        "/users/@@new", {**form, "password": "zoe-1", "confirmation": "zoe-1"}, status=400
+    )
+    assert "at least 12 characters" in short.text
     page = testapp.post(
-        "/users/@@new", {**form, "password": "secret1", "confirmation": "secret1"}
+        "/users/@@new", {**form, "password": "zoe-secret-one", "confirmation": "zoe-secret-one"}
     ).follow()
     assert "Created user zoe (developer)." in page.text
     dup = testapp.post(
-        "/users/@@new", {**form, "password": "secret1", "confirmation": "secret1"}, status=400
+        "/users/@@new",
+        {**form, "password": "zoe-secret-one", "confirmation": "zoe-secret-one"},
+        status=400,
     )
     assert "already exists" in dup.text
     other = webtest.TestApp(testapp.app, extra_environ={"HTTP_HOST": "example.com"})
-    log_in(other, "zoe", "secret1")
+    log_in(other, "zoe", "zoe-secret-one")
     assert "zoe · developer" in other.get("/").text
 
 
@@ -435,12 +449,12 @@ def test_admin_sets_a_password(testapp, world, auth):
         {
             "csrf_token": token,
             "action": "password",
-            "password": "n3w-pass",
-            "confirmation": "n3w-pass",
+            "password": "n3w-pass-for-pip",
+            "confirmation": "n3w-pass-for-pip",
         },
         status=303,
     )
-    testapp.get("/packages/", headers=auth("installer", "n3w-pass"), status=200)
+    testapp.get("/packages/", headers=auth("installer", "n3w-pass-for-pip"), status=200)
 
 
 def test_admin_cannot_delete_or_deactivate_self_nor_last_admin(testapp, world):
@@ -518,10 +532,21 @@ def test_account_email_and_password_change(testapp, world, auth):
             "password": "abcd",
             "confirmation": "abcd",
         },
+        status=400,
+    )
+    testapp.post(
+        "/account",
+        {
+            "csrf_token": token,
+            "action": "password",
+            "current": "correct horse",
+            "password": "a longer one, mine",
+            "confirmation": "a longer one, mine",
+        },
         status=303,
     )
     assert "installer · installer" in testapp.get("/").text  # this session carries on
-    testapp.get("/packages/", headers=auth("installer", "abcd"), status=200)
+    testapp.get("/packages/", headers=auth("installer", "a longer one, mine"), status=200)
 
 
 # --- login ---------------------------------------------------------------------------------
@@ -657,7 +682,12 @@ def test_security_headers_on_html_pages(testapp, world):
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert page.headers["X-Frame-Options"] == "DENY"
-    assert "<script" not in page.text and "style=" not in page.text
+    assert "style=" not in page.text
+    # Script only from this site's static files, never inline (the CSP forbids that anyway).
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.S)
+    assert scripts and page.text.count("<script") == len(scripts)
+    for attributes, body in scripts:
+        assert 'src="http://example.com/static/' in attributes and not body.strip()
 
 
 # --- switched off --------------------------------------------------------------------------

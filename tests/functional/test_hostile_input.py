@@ -382,6 +382,8 @@ def test_dashboard_redirects_carry_only_resource_urls(testapp, world):
 
 GET_ROUTES = [
     "/",
+    "/setup/",
+    "/audit/",
     "/simple/",
     "/simple/demo/",
     "/packages/",

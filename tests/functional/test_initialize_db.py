@@ -91,16 +91,16 @@ def test_custom_names_and_passwords(ini_file, engine, clean, testapp, auth, caps
         "--admin-user",
         "root",
         "--admin-password",
-        "s3cret-admin",
+        "s3cret-admin-pw",
         "--installer-user",
         "ci",
         "--installer-password",
-        "s3cret-ci",
+        "s3cret-ci-pass",
     ]
     assert initialize_db(args) == 0
     assert "WARNING" not in capsys.readouterr().err
     assert _users(engine) == {"root": "admin", "ci": "installer"}
-    assert "root" in testapp.get("/users/", headers=auth("root", "s3cret-admin")).text
+    assert "root" in testapp.get("/users/", headers=auth("root", "s3cret-admin-pw")).text
     testapp.get("/simple/", headers=auth("ci", "pip"), status=401)
 
 
@@ -118,3 +118,12 @@ def test_console_script_runs(ini_file, clean):
     )
     assert result.returncode == 0, result.stderr
     assert "schema is up to date" in result.stdout
+
+
+def test_chosen_seed_passwords_meet_the_policy_defaults_stay(ini_file, engine, clean, capsys):
+    """admin/admin and pip/pip are the documented development pairs; a chosen one is checked."""
+    assert initialize_db([ini_file, "--admin-password", "short"]) == 1
+    assert "at least 12 characters" in capsys.readouterr().err
+    assert _users(engine) == {}
+    assert initialize_db([ini_file, "--installer-password", "admin"]) == 1  # not its default
+    assert _users(engine) == {}

@@ -53,11 +53,13 @@ def test_password_change_ends_the_cached_login_everywhere(two_apps, data):
     data.user("pat")
     warm(two_apps, "/simple/", basic_auth("pat"))
     before = serial(data)
-    change(data, "pat", lambda db, user: accounts.set_password(db, user, "n3w-secret", rounds=4))
+    change(
+        data, "pat", lambda db, user: accounts.set_password(db, user, "n3w-secret-pass", rounds=4)
+    )
     assert serial(data) == before + 1
     for app in two_apps:
         app.get("/simple/", headers=basic_auth("pat"), status=401)
-        app.get("/simple/", headers=basic_auth("pat", "n3w-secret"), status=200)
+        app.get("/simple/", headers=basic_auth("pat", "n3w-secret-pass"), status=200)
 
 
 def test_deactivation_and_deletion_end_the_cached_login(two_apps, data):

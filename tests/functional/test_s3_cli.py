@@ -114,7 +114,10 @@ def test_check_on_s3_finds_every_kind_of_damage_and_repair_fixes_what_it_can(
     out = capsys.readouterr().out
     assert "upload-" not in out
     assert f"missing: interrupted/{interrupted['filename']}" in out
-    assert "5 files in the database, 6 in storage: 5 problems, 0 repaired, 5 left." in out
+    assert (
+        "5 distributions and 3 metadata files in the database, "
+        "4 distributions and 2 metadata files in storage: 5 problems, 0 repaired, 5 left."
+    ) in out
 
     # An upload a crash left half sent (added only now: moto dates every multipart upload
     # 2010-11-10, so it always looks old).
@@ -133,7 +136,10 @@ def test_check_on_s3_finds_every_kind_of_damage_and_repair_fixes_what_it_can(
     assert "staged: upload-unfinished: a leftover upload of 10 bytes, unused" in out
     assert "not examined" not in out
     assert "healthy" not in out
-    assert "5 files in the database, 6 in storage: 7 problems, 0 repaired, 7 left." in out
+    assert (
+        "5 distributions and 3 metadata files in the database, "
+        "4 distributions and 2 metadata files in storage: 7 problems, 0 repaired, 7 left."
+    ) in out
     # Reporting changed nothing.
     assert "orphan/orphan-1.0.tar.gz" in bucket.keys()
     assert ".staging/upload-old" in bucket.keys()
@@ -176,7 +182,10 @@ def test_a_staged_copy_repairs_a_hash_mismatch_on_s3(s3_ini, s3_data, bucket, ca
     assert bucket.keys() == [key, key + ".metadata"]
 
     assert extrapypi(["check", s3_ini, "--min-staged-age", "0"]) == 0
-    assert capsys.readouterr().out.strip() == ("1 file in the database, 2 in storage: consistent.")
+    assert capsys.readouterr().out.strip() == (
+        "1 distribution and 1 metadata file in the database, "
+        "1 distribution and 1 metadata file in storage: consistent."
+    )
 
 
 def _peak_memory(work):
@@ -317,4 +326,7 @@ def test_import_into_s3_stores_every_file_and_a_rerun_skips_them(
     assert bucket.pending_uploads() == []
 
     assert extrapypi(["check", s3_ini, "--min-staged-age", "0"]) == 0
-    assert capsys.readouterr().out.strip() == "3 files in the database, 5 in storage: consistent."
+    assert capsys.readouterr().out.strip() == (
+        "3 distributions and 2 metadata files in the database, "
+        "3 distributions and 2 metadata files in storage: consistent."
+    )

@@ -73,7 +73,9 @@ def test_basic_identity_sees_home(testapp, data, auth):
 def test_authenticated_but_not_allowed_is_403_with_reason(testapp, data, auth):
     data.user("inst", Role.INSTALLER)
     response = testapp.get("/users/", headers=auth("inst"), status=403)
-    assert response.status == "403 Forbidden: user 'inst' (installer) may not administer users"
+    assert response.status == (
+        "403 Forbidden: user 'inst' (installer) may not administer users: that takes the admin role"
+    )
     assert "may not administer users" in response.text
 
 

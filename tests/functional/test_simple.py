@@ -339,7 +339,8 @@ def test_project_page_costs_no_query_per_file(testapp, data, auth, engine):
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         get(testapp, "/simple/many/", auth("reader"), accept=JSON)  # builds the page
-        built = len(statements)
+        # The first Basic login of the hour is noted once (users.last_login): not a page cost.
+        built = len([s for s in statements if "last_login" not in s])
         statements.clear()
         get(testapp, "/simple/many/", auth("reader"), accept=JSON)  # from the cache
         cached = len(statements)

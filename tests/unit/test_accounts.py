@@ -6,6 +6,7 @@ from extrapypi.services.accounts import (
     check_password,
     hash_password,
 )
+from extrapypi.services.passwords import NO_POLICY, PasswordPolicy, common_passwords, is_common
 
 
 def test_password_over_72_bytes_is_refused_not_truncated():
@@ -15,14 +16,37 @@ def test_password_over_72_bytes_is_refused_not_truncated():
 
 
 def test_short_password_is_refused():
-    with pytest.raises(AccountError, match="at least"):
-        hash_password("ab", rounds=4)
+    with pytest.raises(AccountError, match="at least 12 characters"):
+        hash_password("elevenchars", rounds=4)
+    with pytest.raises(AccountError, match="at least 20 characters"):
+        hash_password("nineteen characters", rounds=4, policy=PasswordPolicy(20))
+    assert check_password("twelve chars", hash_password("twelve chars", rounds=4))
+
+
+@pytest.mark.parametrize("common", ["12345678910", "Qwerty123456", " 1q2w3e4r5t6y ", "password"])
+def test_common_passwords_are_refused_whatever_the_length_setting(common):
+    with pytest.raises(AccountError, match="10,000 most common"):
+        hash_password(common, rounds=4, policy=PasswordPolicy(min_length=1))
+
+
+def test_the_shipped_list_has_the_10000_most_common_passwords():
+    listed = common_passwords()
+    assert len(listed) == 10_000
+    assert {"123456", "password", "qwerty", "#1bitch", "desmond1"} <= listed
+    assert not any(p.startswith("# ") for p in listed)  # the header is not a password
+    assert not is_common("correct horse battery")
+
+
+def test_no_policy_is_only_for_the_documented_seeds():
+    assert check_password("admin", hash_password("admin", rounds=4, policy=NO_POLICY))
+    with pytest.raises(AccountError, match="empty"):
+        hash_password("", rounds=4, policy=NO_POLICY)
 
 
 def test_wrong_password_and_garbage_hash_fail():
-    hashed = hash_password("right", rounds=4)
+    hashed = hash_password("right-password", rounds=4)
     assert not check_password("wrong", hashed)
-    assert not check_password("right", "not-a-bcrypt-hash")
+    assert not check_password("right-password", "not-a-bcrypt-hash")
 
 
 def test_credential_cache_keys_on_password_and_hash():

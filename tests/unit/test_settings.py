@@ -36,3 +36,12 @@ def test_parse_size(text, size):
 def test_parse_size_refuses_garbage():
     with pytest.raises(ConfigurationError, match="not a size"):
         parse_size("lots")
+
+
+def test_min_password_length_is_a_setting_default_12():
+    base = {"extrapypi.secret": "s" * 32}
+    assert parse_settings(base).password_policy.min_length == 12
+    assert parse_settings({**base, "extrapypi.min_password_length": "16"}).min_password_length == 16
+    for bad in ("0", "twelve", "-3"):
+        with pytest.raises(ConfigurationError, match="min_password_length"):
+            parse_settings({**base, "extrapypi.min_password_length": bad})

@@ -14,6 +14,7 @@ from .description import RenderedDescription
 from .journal import IndexState, JournalEntry
 from .login import LoginAddress, LoginFailure
 from .meta import Base
+from .operations import DownloadCount, RetentionRule, WebhookDelivery, WebhookEndpoint
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
@@ -21,6 +22,7 @@ from .user import User
 
 __all__ = [
     "Base",
+    "DownloadCount",
     "File",
     "FileTombstone",
     "IndexState",
@@ -32,8 +34,11 @@ __all__ = [
     "Package",
     "Release",
     "RenderedDescription",
+    "RetentionRule",
     "Team",
     "User",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "get_engine",
     "get_session_factory",
     "get_tm_session",

@@ -19,6 +19,7 @@ from ..permissions import Role
 from ..services import accounts
 from ..settings import ConfigurationError, get_app_settings
 from . import initialize_db
+from .progress import progress
 
 OK, FAILED, USAGE = 0, 1, 2
 ROLE_CHOICES = [role.value for role in Role]
@@ -132,10 +133,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         if accounts.get_user(request.dbsession, args.username.strip()) is not None:
             raise CommandError(f"A user named {args.username.strip()!r} already exists.")
         password = read_password(args.password_stdin)  # only once the name is known to be free
+        settings = get_app_settings(request.registry)
         user = accounts.create_user(
             request.dbsession,
             accounts.NewUser(args.username, password, role, args.email or "", not args.inactive),
-            rounds=get_app_settings(request.registry).bcrypt_rounds,
+            rounds=settings.bcrypt_rounds,
+            policy=settings.password_policy,
         )
         state = "" if user.is_active else ", inactive"
         _print(f"Created user {user.username!r} ({user.role}{state}).")
@@ -174,8 +177,10 @@ def cmd_user_set_password(args: argparse.Namespace) -> int:
         request = env["request"]
         user = _user_or_fail(request.dbsession, args.username)  # before asking
         password = read_password(args.password_stdin)
-        rounds = get_app_settings(request.registry).bcrypt_rounds
-        accounts.set_password(request.dbsession, user, password, rounds)
+        settings = get_app_settings(request.registry)
+        accounts.set_password(
+            request.dbsession, user, password, settings.bcrypt_rounds, settings.password_policy
+        )
         _print(f"Password of {user.username!r} changed.")
     return OK
 
@@ -216,18 +221,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..services.consistency import check_storage
 
     with app_env(args.config_uri) as env:
-        report = check_storage(
-            env["request"].dbsession,
-            env["registry"]["extrapypi.storage"],
-            repair=args.repair,
-            verify_hashes=not args.no_hashes,
-            min_staged_age=args.min_staged_age,
-        )
+        dbsession = env["request"].dbsession
+        with progress(_file_rows(dbsession), "files") as advance:
+            report = check_storage(
+                dbsession,
+                env["registry"]["extrapypi.storage"],
+                repair=args.repair,
+                verify_hashes=not args.no_hashes,
+                min_staged_age=args.min_staged_age,
+                progress=advance,
+            )
     for problem in report.problems:
         print(("repaired " if problem.repaired else "") + problem.describe())
     unresolved = len(report.unresolved)
     counts = (
-        f"{_count(report.files_checked, 'file')} in the database, {report.keys_seen} in storage"
+        f"{_count(report.files_checked, 'distribution')} and "
+        f"{_count(report.metadata_checked, 'metadata file')} in the database, "
+        f"{_count(report.distribution_keys_seen, 'distribution')} and "
+        f"{_count(report.metadata_keys_seen, 'metadata file')} in storage"
     )
     if report.problems:
         repaired = len(report.problems) - unresolved
@@ -246,10 +257,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..services.export import ExportError, export_index
 
     with app_env(args.config_uri) as env:
+        dbsession = env["request"].dbsession
         try:
-            report = export_index(
-                env["request"].dbsession, env["registry"]["extrapypi.storage"], Path(args.directory)
-            )
+            with progress(_file_rows(dbsession), "files") as advance:
+                report = export_index(
+                    dbsession,
+                    env["registry"]["extrapypi.storage"],
+                    Path(args.directory),
+                    progress=advance,
+                )
         except ExportError as error:
             raise CommandError(str(error)) from None
     for problem in report.problems:
@@ -263,18 +279,94 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Validated like uploads (services/importer.py); the same code as ``import_dists``."""
+    """Validated like uploads (services/importer.py); the same code as ``import_dists``.
+
+    A directory written by ``extrapypi export`` (it has a manifest.json) is restored whole:
+    services/restore.py.
+    """
+    from ..services.restore import is_export
     from . import import_dists
 
     if not os.path.isdir(args.directory):
         raise CommandError(f"no such directory: {args.directory}")
     if not os.path.isfile(args.config_uri):
         raise CommandError(f"no such configuration file: {args.config_uri}")
+    if is_export(args.directory):
+        if args.user:
+            raise UsageError("--user does not apply to an export: its manifest names uploaders")
+        return cmd_restore(args)
     return import_dists.run(args)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from ..services.restore import RestoreError, restore_export
+    from ..services.uploads import Limits
+
+    with app_env(args.config_uri) as env:
+        registry = env["registry"]
+        settings = get_app_settings(registry)
+        try:
+            total = count_export_files(args.directory)
+            with progress(total, "files") as advance:
+                report = restore_export(
+                    registry["dbsession_factory"],
+                    registry["extrapypi.storage"],
+                    args.directory,
+                    limits=Limits(settings.upload_limit_bytes, settings.project_limit_bytes),
+                    progress=lambda filename: advance(),
+                )
+        except RestoreError as error:
+            raise CommandError(str(error)) from None
+    for what, reason in report.refused:
+        print(f"refused {what}: {reason}", file=sys.stderr)
+    if report.ignored_sections:
+        print(
+            "ignored (not known to this version): " + ", ".join(report.ignored_sections),
+            file=sys.stderr,
+        )
+    if report.users_created:
+        print(
+            f"Users restored without passwords: {', '.join(report.users_created)}. Each needs "
+            "one before logging in: extrapypi user set-password INI NAME (or the dashboard)."
+        )
+    print(f"extrapypi import: {report.summary()}")
+    return FAILED if report.refused else OK
+
+
+def count_export_files(directory: str) -> int:
+    """How many distributions an export's manifest lists (the progress bar's total)."""
+    from ..services.restore import read_manifest
+
+    manifest = read_manifest(Path(directory))
+    return sum(
+        len(release.get("files") or [])
+        for package in manifest.get("packages", [])
+        if isinstance(package, dict)
+        for release in package.get("releases") or []
+        if isinstance(release, dict)
+    )
+
+
+def _file_rows(dbsession) -> int:
+    from sqlalchemy import func, select
+
+    from ..models import File
+
+    return dbsession.scalar(select(func.count()).select_from(File)) or 0
 
 
 # ---------------------------------------------------------------------------------------------
 # the parser
+
+
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, unless there is none to state (None, off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        stated = action.help and "(default" in action.help
+        if action.default is None or action.default is False or not action.help or stated:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 class Parser(argparse.ArgumentParser):
@@ -282,7 +374,34 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("extrapypi")
+    except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "unknown"
+
+
+#: ``initialize_db``'s options as ``extrapypi init`` shows them (the options are its own).
+INIT_HELP = {
+    "--admin-user": "name of the first admin, created on an empty database",
+    "--admin-password": "the first admin's password. UNSAFE outside development: a password "
+    "on the command line is visible to other users (ps) and kept in shell history",
+    "--installer-user": "name of the first installer (read-only account for pip)",
+    "--installer-password": "the first installer's password; UNSAFE like --admin-password",
+}
+
+
+def _describe_init_options(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        for option in action.option_strings:
+            if option in INIT_HELP and not action.help:
+                action.help = INIT_HELP[option]
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -308,7 +427,9 @@ def _add_new_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address waitress listens on")
     parser.add_argument("--port", type=int, default=6543, help="port waitress listens on")
     parser.add_argument(
-        "--database-url", metavar="URL", help="a PostgreSQL/MySQL URL instead of SQLite"
+        "--database-url",
+        metavar="URL",
+        help="a PostgreSQL/MySQL URL instead of SQLite (default: SQLite in --base-dir)",
     )
 
 
@@ -329,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run and look after an extrapypi index. `extrapypi COMMAND --help` for more.",
         epilog="Exit codes: 0 done, 1 failed, 2 wrong usage. Documentation: docs/cli.md.",
     )
+    parser.add_argument("--version", action="version", version=f"extrapypi {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     new_config = _command(
@@ -362,6 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         config=False,
     )
     initialize_db.add_arguments(init, config_optional=True)
+    _describe_init_options(init)
 
     user = commands.add_parser(
         "user", help="manage accounts", description="Manage accounts without the dashboard."
@@ -371,11 +494,20 @@ def build_parser() -> argparse.ArgumentParser:
         users, "add", cmd_user_add, "create a user", "Create a user; the password is prompted for."
     )
     add.add_argument("username")
-    add.add_argument("--email", default="")
-    add.add_argument("--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES)
+    add.add_argument("--email", default="", help="the user's email address (default: none)")
+    add.add_argument(
+        "--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES, help="what the user may do"
+    )
     add.add_argument("--inactive", action="store_true", help="create the account switched off")
     _add_password_stdin(add)
-    _command(users, "list", cmd_user_list, "list users")
+    _command(
+        users,
+        "list",
+        cmd_user_list,
+        "list users",
+        "List users: name, role, active, email, last login (the dashboard form, or HTTP Basic as "
+        "pip and twine use it; noted at most once an hour).",
+    )
     set_role = _command(
         users,
         "set-role",
@@ -409,7 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_user.add_argument("username")
     create_user.add_argument("email")
-    create_user.add_argument("--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES)
+    create_user.add_argument(
+        "--role", default=Role.INSTALLER.value, choices=ROLE_CHOICES, help="what the user may do"
+    )
     create_user.add_argument(
         "--config", metavar="INI", help="the configuration file (default: $EXTRAPYPI_CONFIG)"
     )
@@ -436,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=3600,
         metavar="SECONDS",
-        help="ignore staged uploads younger than this (they may be in progress; default 3600)",
+        help="ignore staged uploads younger than this (they may be in progress)",
     )
 
     _command(
@@ -450,16 +584,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     importer = commands.add_parser(
         "import",
-        help="import the distributions found in a directory",
-        description="Import wheels and sdists from DIR (a pypiserver folder, a dump): validated "
-        "like uploads, duplicates skipped, safe to run again.",
+        help="restore an export, or import the distributions found in a directory",
+        description="Restore DIR written by `extrapypi export` (it has a manifest.json): users "
+        "(without passwords), packages, releases, files with their hashes and upload times, "
+        "yanks and maintainers. Any other DIR (a pypiserver folder, a dump): import its wheels "
+        "and sdists. Validated like uploads, duplicates skipped, safe to run again.",
     )
     _add_config(importer)
     importer.add_argument("directory", metavar="DIR")
     importer.add_argument(
         "--user",
         metavar="NAME",
-        help="record this user as uploader, and as maintainer of the packages it creates",
+        help="record this user as uploader, and as maintainer of the packages it creates "
+        "(not for an export: its manifest names uploaders and maintainers)",
     )
     importer.add_argument("--quiet", action="store_true", help="print only refusals and totals")
     importer.set_defaults(handler=cmd_import)
@@ -467,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_teams import add_commands  # it imports this module's helpers
 
     add_commands(commands)
+    from .operations import register as register_operations
+
+    register_operations(commands)  # webhook ..., prune
     return parser
 
 
@@ -479,8 +619,7 @@ def main(argv: list[str] | None = None) -> int:
         return exit.code if isinstance(exit.code, int) else USAGE
     try:
         return args.handler(args)
-    except UsageError as error:
-        parser.print_usage(sys.stderr)
+    except UsageError as error:  # one line: the usage of the top-level parser would not help
         print(f"extrapypi: error: {error}", file=sys.stderr)
         return USAGE
     except (CommandError, accounts.AccountError, ConfigurationError) as error:

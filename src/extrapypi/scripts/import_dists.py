@@ -5,13 +5,16 @@ some were refused (each is listed with its reason) or the import could not start
 """
 
 import argparse
+import os
 import sys
 
 from pyramid.paster import bootstrap, setup_logging
 
-from ..services.importer import ImportError_, import_directory
+from ..services.importer import ImportError_, import_directory, iter_candidates
+from ..services.restore import export_root_of
 from ..services.uploads import Limits
 from ..settings import ConfigurationError, get_app_settings
+from .progress import THRESHOLD, progress
 
 
 def build_parser(prog: str = "extrapypi import") -> argparse.ArgumentParser:
@@ -34,18 +37,38 @@ def build_parser(prog: str = "extrapypi import") -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.config_uri)
+    export_root = export_root_of(args.directory)
+    if export_root is not None:
+        print(
+            f"extrapypi import: {args.directory} is the files/ of an export: "
+            f"`extrapypi import INI {export_root}` also restores users, maintainers, yanks and "
+            "upload times.",
+            file=sys.stderr,
+        )
     try:
         with bootstrap(args.config_uri) as env:
             registry = env["registry"]
             settings = get_app_settings(registry)
-            report = import_directory(
-                registry["dbsession_factory"],
-                registry["extrapypi.storage"],
-                args.directory,
-                limits=Limits(settings.upload_limit_bytes, settings.project_limit_bytes),
-                username=args.user,
-                progress=None if args.quiet else print,
+            candidates = (
+                list(iter_candidates(args.directory)) if os.path.isdir(args.directory) else []
             )
+            with progress(len(candidates), "files") as advance:
+                bar = len(candidates) >= THRESHOLD and sys.stderr.isatty()
+
+                def report_line(line: str | None) -> None:
+                    advance()
+                    if line is not None and not (args.quiet or bar):
+                        print(line)
+
+                report = import_directory(
+                    registry["dbsession_factory"],
+                    registry["extrapypi.storage"],
+                    args.directory,
+                    limits=Limits(settings.upload_limit_bytes, settings.project_limit_bytes),
+                    username=args.user,
+                    progress=report_line,
+                    candidates=candidates,
+                )
     except (ConfigurationError, ImportError_) as error:
         print(f"extrapypi import: {error}", file=sys.stderr)
         return 1

@@ -11,8 +11,10 @@ from pyramid.settings import asbool
 from .. import schema
 from ..permissions import Role
 from ..services.accounts import AccountError, NewUser, count_users, create_user
+from ..services.passwords import NO_POLICY
 from ..settings import ConfigurationError, get_app_settings
 
+#: The defaults of --admin-password and --installer-password: a development convenience.
 DESCRIPTION = (
     "Run the database migrations (safe to repeat) and, on an empty database, "
     "create a first admin and a first installer account."
@@ -74,7 +76,7 @@ def seed_users(request, args: argparse.Namespace) -> list[Seeded]:
     dbsession = request.dbsession
     if args.no_default_users or count_users(dbsession) > 0:
         return []
-    rounds = get_app_settings(request.registry).bcrypt_rounds
+    settings = get_app_settings(request.registry)
     demo = asbool(request.registry.settings.get("extrapypi.demo_passwords", False))
     created = []
     seeds = (
@@ -86,7 +88,17 @@ def seed_users(request, args: argparse.Namespace) -> list[Seeded]:
         if password is None:
             password = DEMO_PASSWORDS[role] if demo else secrets.token_urlsafe(18)
             generated = None if demo else password
-        create_user(dbsession, NewUser(username, password, role), rounds=rounds)
+        # The demo pairs (admin/admin, pip/pip) stay as development.ini documents them; a
+        # password chosen here meets the policy like any other.
+        policy = (
+            NO_POLICY if demo and password == DEMO_PASSWORDS[role] else settings.password_policy
+        )
+        create_user(
+            dbsession,
+            NewUser(username, password, role),
+            rounds=settings.bcrypt_rounds,
+            policy=policy,
+        )
         well_known = password == DEMO_PASSWORDS[role] or password == username
         created.append(Seeded(username, role, generated, well_known))
     return created

@@ -2,23 +2,27 @@
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import bcrypt
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import User
 from ..models.meta import utcnow
 from ..permissions import Role
 from .journal import record
+from .passwords import DEFAULT_POLICY, PasswordPolicy, WeakPassword
 from .throttle import LoginThrottle
 
+log = logging.getLogger(__name__)
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past this; we refuse instead of truncating
-MIN_PASSWORD_LENGTH = 3
 USERNAME_MAX = 100
 
 
@@ -26,14 +30,19 @@ class AccountError(ValueError):
     """A request about accounts that cannot be honoured; the message is for the user."""
 
 
-def hash_password(password: str, rounds: int = 12) -> str:
-    check_password_rules(password)
+def hash_password(password: str, rounds: int = 12, policy: PasswordPolicy = DEFAULT_POLICY) -> str:
+    check_password_rules(password, policy)
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
 
 
-def check_password_rules(password: str) -> None:
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+def check_password_rules(password: str, policy: PasswordPolicy = DEFAULT_POLICY) -> None:
+    """The policy (length, not a common password), and bcrypt's 72-byte limit."""
+    if not password:
+        raise AccountError("The password is empty.")
+    try:
+        policy.check(password)
+    except WeakPassword as error:
+        raise AccountError(str(error)) from None
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise AccountError(
             f"The password is longer than {MAX_PASSWORD_BYTES} bytes (UTF-8), which bcrypt "
@@ -252,7 +261,11 @@ def validate_role(role: str) -> Role:
 
 
 def create_user(
-    dbsession: Session, new: NewUser, rounds: int = 12, actor: User | None = None
+    dbsession: Session,
+    new: NewUser,
+    rounds: int = 12,
+    actor: User | None = None,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> User:
     username = validate_username(new.username)
     role = validate_role(new.role)
@@ -261,7 +274,7 @@ def create_user(
     user = User(
         username=username,
         email=new.email.strip(),
-        password_hash=hash_password(new.password, rounds),
+        password_hash=hash_password(new.password, rounds, policy),
         role=role.value,
         is_active=new.is_active,
     )
@@ -271,8 +284,14 @@ def create_user(
     return user
 
 
-def set_password(dbsession: Session, user: User, password: str, rounds: int = 12) -> None:
-    user.password_hash = hash_password(password, rounds)
+def set_password(
+    dbsession: Session,
+    user: User,
+    password: str,
+    rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
+) -> None:
+    user.password_hash = hash_password(password, rounds, policy)
 
 
 def count_users(dbsession: Session) -> int:
@@ -289,6 +308,39 @@ def count_active_admins(dbsession: Session) -> int:
 
 def touch_last_login(user: User) -> None:
     user.last_login = utcnow()
+
+
+#: ``last_login`` moves at most this often for logins that pip and twine repeat all day.
+LAST_LOGIN_RESOLUTION = timedelta(hours=1)
+
+
+def note_login(session_factory: sessionmaker, user: User, now: datetime | None = None) -> bool:
+    """Record a Basic (or token) login in ``last_login``, at most once an hour per user.
+
+    Called where a credential is verified against the database (a login-cache miss: at most
+    once per cache lifetime per process), never per request. Within the hour it costs nothing;
+    otherwise one conditional UPDATE in a short transaction of its own, so a download never
+    turns into a write that could conflict or fail: a failure is logged and forgotten. The
+    column is no access column: writing it bumps no serial and empties no cache.
+    """
+    now = now or utcnow()
+    if user.last_login is not None and now - user.last_login < LAST_LOGIN_RESOLUTION:
+        return False
+    cutoff = now - LAST_LOGIN_RESOLUTION
+    try:
+        with session_factory() as session, session.begin():
+            result = session.execute(
+                update(User)
+                .where(
+                    User.id == user.id,
+                    or_(User.last_login.is_(None), User.last_login < cutoff),
+                )
+                .values(last_login=now)
+            )
+    except SQLAlchemyError as error:
+        log.warning("could not note the login of %s: %s", user.username, error)
+        return False
+    return result.rowcount == 1
 
 
 def list_users(dbsession: Session) -> list[User]:
@@ -379,9 +431,10 @@ def admin_set_password(
     confirmation: str,
     actor: User | None,
     rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> None:
     check_confirmation(password, confirmation)
-    set_password(dbsession, user, password, rounds)
+    set_password(dbsession, user, password, rounds, policy)
     record(dbsession, "set password", detail=user.username, user=actor)
 
 
@@ -392,12 +445,13 @@ def change_own_password(
     new: str,
     confirmation: str,
     rounds: int = 12,
+    policy: PasswordPolicy = DEFAULT_POLICY,
 ) -> None:
     """A user's own password change: the current password proves it is them."""
     if not check_password(current, user.password_hash):
         raise AccountError("The current password is wrong.")
     check_confirmation(new, confirmation)
-    set_password(dbsession, user, new, rounds)
+    set_password(dbsession, user, new, rounds, policy)
     record(dbsession, "change password", detail=user.username, user=user)
 
 

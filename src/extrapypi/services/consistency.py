@@ -18,7 +18,7 @@ import hashlib
 import io
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -51,9 +51,17 @@ class Problem:
 
 @dataclass
 class CheckReport:
+    #: Distribution rows (wheels, sdists) and the PEP 658 metadata files their rows expect.
     files_checked: int = 0
+    metadata_checked: int = 0
+    #: Keys in storage: all of them, and those that are ``.metadata`` files.
     keys_seen: int = 0
+    metadata_keys_seen: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def distribution_keys_seen(self) -> int:
+        return self.keys_seen - self.metadata_keys_seen
 
     @property
     def unresolved(self) -> list[Problem]:
@@ -126,13 +134,18 @@ def check_storage(
     repair: bool = False,
     verify_hashes: bool = True,
     min_staged_age: float = DEFAULT_MIN_STAGED_AGE,
+    progress: Callable[[], None] | None = None,
 ) -> CheckReport:
-    """Compare the file rows with what storage holds; with ``repair``, fix what can be fixed."""
+    """Compare the file rows with what storage holds; with ``repair``, fix what can be fixed.
+
+    ``progress()`` is called once per distribution row checked (for a progress bar).
+    """
     report = CheckReport()
     # Storage first, rows second: a file is published only after its row commits, so any key
     # listed here whose row is absent below really has no row (no race with uploads).
     stored_keys = sorted(storage.iter_keys())
     report.keys_seen = len(stored_keys)
+    report.metadata_keys_seen = sum(1 for key in stored_keys if key.endswith(METADATA_SUFFIX))
     staged = _old_staged_files(storage, min_staged_age, report)
     staged_by_sha = {digests.sha256: (token, digests) for token, digests in staged.items()}
     used_tokens: set[str] = set()
@@ -153,6 +166,8 @@ def check_storage(
     expected_keys: set[str] = set()
     for expected in expected_files(dbsession):
         report.files_checked += 1
+        if progress is not None:
+            progress()
         expected_keys.add(expected.key)
         if not storage.exists(expected.key):
             problem = Problem("missing", expected.key, "the database lists it, storage lacks it")
@@ -170,6 +185,7 @@ def check_storage(
                 report.problems.append(problem)
                 publish_staged(expected.sha256, expected.key, problem)
         if expected.metadata_sha256:
+            report.metadata_checked += 1
             metadata_key = expected.key + METADATA_SUFFIX
             expected_keys.add(metadata_key)
             if not storage.exists(metadata_key):

@@ -12,6 +12,7 @@ Password hashes are left out on purpose: an export is something people copy arou
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +79,7 @@ class ExportReport:
     bytes: int = 0
     users: int = 0
     problems: list[str] = field(default_factory=list)
+    progress: Callable[[], None] | None = field(default=None, repr=False)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -104,6 +106,8 @@ def copy_out(storage: Storage, key: str, target: Path) -> tuple[int, str]:
 
 
 def _export_file(storage: Storage, directory: Path, package: Package, file: File, report) -> dict:
+    if report.progress is not None:
+        report.progress()
     key = f"{package.normalized_name}/{file.filename}"
     entry = {name: getattr(file, name) for name in FILE_FIELDS}
     entry["path"] = f"{FILES_DIR}/{key}"
@@ -141,11 +145,20 @@ def _export_release(storage, directory, package: Package, release: Release, repo
     return entry
 
 
-def export_index(dbsession: Session, storage: Storage, directory: Path) -> ExportReport:
-    """Copy every file out and write the manifest; problems are listed, not fatal."""
+def export_index(
+    dbsession: Session,
+    storage: Storage,
+    directory: Path,
+    progress: Callable[[], None] | None = None,
+) -> ExportReport:
+    """Copy every file out and write the manifest; problems are listed, not fatal.
+
+    ``progress()`` is called once per distribution file (for a progress bar).
+    """
     directory = Path(directory)
     prepare_directory(directory)
     report = ExportReport(directory)
+    report.progress = progress
     packages = dbsession.scalars(
         select(Package)
         .order_by(Package.normalized_name)

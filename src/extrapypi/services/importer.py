@@ -15,6 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from ..models import get_tm_session
 from ..storage import Storage, watch_publishing
 from .accounts import get_user
+from .consistency import METADATA_SUFFIX
 from .uploads import ConcurrentUpload, Limits, UploadRefused, ingest
 
 
@@ -28,12 +29,18 @@ class ImportReport:
     duplicates: list[str] = field(default_factory=list)
     #: ``(path relative to the directory, reason)``
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: ``<wheel>.metadata`` files beside their wheel (an export writes them): the wheel's own
+    #: METADATA is extracted again on import, so they are passed over, not refused.
+    metadata_files: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.imported)} imported, {len(self.duplicates)} skipped (already there), "
             f"{len(self.refused)} refused"
         )
+        if self.metadata_files:
+            text += f", {len(self.metadata_files)} .metadata files passed over"
+        return text
 
 
 def iter_candidates(directory: str) -> Iterator[str]:
@@ -46,6 +53,11 @@ def iter_candidates(directory: str) -> Iterator[str]:
                 yield path
 
 
+def is_derived_metadata(path: str) -> bool:
+    """``x.whl.metadata`` beside ``x.whl``: PEP 658 metadata, not a distribution."""
+    return path.endswith(METADATA_SUFFIX) and os.path.isfile(path[: -len(METADATA_SUFFIX)])
+
+
 def import_directory(
     session_factory: sessionmaker,
     storage: Storage,
@@ -53,9 +65,15 @@ def import_directory(
     *,
     limits: Limits,
     username: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[[str | None], None] | None = None,
+    candidates: list[str] | None = None,
 ) -> ImportReport:
-    """Import every distribution under ``directory``; ``username`` becomes uploader/maintainer."""
+    """Import every distribution under ``directory``; ``username`` becomes uploader/maintainer.
+
+    ``progress(line)`` hears of each file imported or skipped, ``progress(None)`` of a refusal:
+    refusals are in the report, for the caller to print once. ``candidates`` may list the files
+    (``iter_candidates``).
+    """
     if not os.path.isdir(directory):
         raise ImportError_(f"not a directory: {directory}")
     if username is not None:
@@ -64,8 +82,11 @@ def import_directory(
             if get_user(get_tm_session(session_factory, tm), username) is None:
                 raise ImportError_(f"unknown user {username!r}")
     report = ImportReport()
-    for path in iter_candidates(directory):
+    for path in candidates if candidates is not None else iter_candidates(directory):
         relative = os.path.relpath(path, directory)
+        if is_derived_metadata(path):
+            report.metadata_files.append(relative)
+            continue
         outcome = _import_file(session_factory, storage, path, limits, username)
         if outcome is True:
             report.imported.append(relative)
@@ -74,8 +95,8 @@ def import_directory(
         else:
             report.refused.append((relative, outcome))
         if progress is not None:
-            label = {True: "imported", False: "skipped, already there"}.get(outcome, outcome)
-            progress(f"{relative}: {label}")
+            label = {True: "imported", False: "skipped, already there"}
+            progress(f"{relative}: {label[outcome]}" if isinstance(outcome, bool) else None)
     return report
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import File, Package, Release
+from .metrics import PAGE_CACHE
 from .namespaces import project_namespaces
 from .status import offers_files, status_json
 
@@ -250,6 +251,7 @@ def cached_page(
     """The rendered root page (``project`` None) or project page; None for an unknown project."""
     key = (project, media_type)
     found, page = cache.get(serial, key)
+    PAGE_CACHE.labels("hit" if found else "miss").inc()
     if found:
         return page
     data = root_page(dbsession) if project is None else project_page(dbsession, project)

@@ -4,6 +4,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..models import IndexState, JournalEntry, User
+from .webhooks import queue_for_journal
 
 STATE_ID = 1
 
@@ -47,4 +48,5 @@ def record(
         username=user.username if user is not None else "",
     )
     dbsession.add(entry)
+    queue_for_journal(dbsession, entry)  # webhooks: queued with the change, sent after commit
     return entry

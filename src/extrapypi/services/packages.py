@@ -12,6 +12,7 @@ from ..models.meta import utcnow
 from ..storage import StagedFile, Storage, delete_after_commit, publish_on_commit
 from .descriptions import describe_new_release
 from .journal import record
+from .metrics import count_upload
 from .names import canonical_version, normalize_name, version_sort_key
 from .namespaces import owning_teams
 
@@ -219,6 +220,7 @@ def add_file(
         digests.sha256,
         _name(uploader),
     )
+    count_upload(transaction, digests.size)
     touch_package(
         package, release.summary if release.sort_key == latest_sort_key(package) else None
     )

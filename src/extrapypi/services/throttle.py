@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from ..models import LoginAddress, LoginFailure
 from ..models.meta import utcnow
+from .metrics import LOGIN_THROTTLED
 
 #: How long an address an account logged in from stays trusted for that account.
 KNOWN_ADDRESS_DAYS = 90
@@ -132,6 +133,7 @@ class LoginThrottle:
                 continue
             # Refused until the oldest counted failure leaves the window.
             retry_after = int((oldest - start).total_seconds()) + 1
+            LOGIN_THROTTLED.inc()
             raise LoginThrottled(max(1, retry_after), why)
         return pair_failures
 

@@ -11,6 +11,11 @@ DASHBOARD_MODULES = (
     "extrapypi.views.packages",
     "extrapypi.views.account",
     "extrapypi.views.teams",
+    "extrapypi.views.webhooks",
+    "extrapypi.views.retention",
+    "extrapypi.views.setup",
+    "extrapypi.views.audit",
+    "extrapypi.views.error_pages",
 )
 
 

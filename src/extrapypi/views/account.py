@@ -53,6 +53,7 @@ class AccountViews:
                 post.get("password", ""),
                 post.get("confirmation", ""),
                 rounds=get_app_settings(self.request.registry).bcrypt_rounds,
+                policy=get_app_settings(self.request.registry).password_policy,
             )
         except accounts.AccountError as error:
             return self.page(str(error), status=400)

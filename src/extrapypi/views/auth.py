@@ -84,4 +84,5 @@ def login(request):
 def logout(request):
     headers = forget(request)
     request.session.invalidate()
+    request.session.flash("You are logged out.")
     return HTTPSeeOther(location=request.resource_url(request.root, "login"), headers=headers)

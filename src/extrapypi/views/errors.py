@@ -15,23 +15,14 @@ from pyramid.view import exception_view_config, forbidden_view_config, notfound_
 
 from ..cross_site import SAFE_METHODS, CrossSiteRefused, browser_made, cross_site_reason
 from ..permissions import Permission
+from ..refusals import package_of, refusal_reason
 from ..security import THROTTLED_KEY
 from ..services.throttle import LoginThrottled
 from ..settings import get_app_settings
 
 REALM = 'Basic realm="extrapypi"'
 #: Paths only programs use: they get a 401 challenge, never a login page.
-API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace")  # /namespace(s): PEP 752
-ACTIONS = {
-    Permission.VIEW: "view this",
-    Permission.DOWNLOAD: "download this file",
-    Permission.UPLOAD: "upload to this package",
-    Permission.CREATE: "create new packages",
-    Permission.YANK: "yank releases of this package",
-    Permission.MANAGE: "manage this package",
-    Permission.DELETE: "delete this package",
-    Permission.ADMIN: "administer users",
-}
+API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace", "/metrics")  # /namespace(s): PEP 752
 BROWSER_TYPES = ("text/html", "application/xhtml+xml")
 CLIENT_TYPES = (
     "application/vnd.pypi.simple.v1+json",
@@ -113,11 +104,8 @@ def forbidden(exc, request):
     if exc.detail and getattr(exc, "result", None) is None:
         return plain_error(HTTPForbidden, exc.detail)  # a reason a view gave
     permission = getattr(getattr(exc, "result", None), "permission", None)
-    action = ACTIONS.get(permission, "do this")
-    return plain_error(
-        HTTPForbidden,
-        f"Forbidden: user {identity.username!r} ({identity.role}) may not {action}",
-    )
+    reason = refusal_reason(identity, permission, package_of(request.context))
+    return plain_error(HTTPForbidden, reason)
 
 
 def allowed_methods(request) -> set[str] | None:

@@ -20,6 +20,10 @@ ALWAYS = {
 }
 #: Programs' paths: their pages hold no account data and clients may cache them.
 API_PREFIXES = ("/simple", "/pypi", "/legacy")
+#: ``extrapypi.description_images = https``: description images may come from any https site.
+CONTENT_SECURITY_POLICY_HTTPS_IMAGES = CONTENT_SECURITY_POLICY.replace(
+    "img-src 'self' data:", "img-src 'self' data: https:"
+)
 HTML_ONLY = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Frame-Options": "DENY",
@@ -35,6 +39,10 @@ def add_security_headers(event) -> None:
     if (event.response.content_type or "").startswith(("text/html", "application/xhtml")):
         for name, value in HTML_ONLY.items():
             headers.setdefault(name, value)
+        registry = getattr(event.request, "registry", None)
+        settings = registry.get("extrapypi.settings") if registry is not None else None
+        if settings is not None and settings.description_images == "https":
+            headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_HTTPS_IMAGES
 
 
 @subscriber(NewResponse)

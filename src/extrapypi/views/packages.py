@@ -5,9 +5,12 @@ from pyramid.view import view_config, view_defaults
 
 from ..permissions import Permission
 from ..resources import PackageBrowser, PackageResource, ReleaseResource
-from ..services import dashboard
+from ..services import audit, dashboard
 from ..services import packages as package_service
+from ..services.client_setup import client_setup, install_command
+from ..services.description_html import polish_description
 from ..services.descriptions import description_html
+from ..services.project_facts import project_facts
 from ..settings import get_app_settings
 
 
@@ -15,6 +18,15 @@ def index_url(request) -> str:
     """The simple index URL for install snippets (``extrapypi.index_url`` when set)."""
     configured = get_app_settings(request.registry).index_url
     return configured + "/" if configured else request.resource_url(request.root, "simple", "")
+
+
+def page_description(request, release) -> str:
+    """The release's description, headings demoted and external images as placeholders."""
+    if release is None:
+        return ""
+    html = description_html(request.dbsession, release)
+    allow = get_app_settings(request.registry).description_images == "https"
+    return polish_description(html, allow_https_images=allow)
 
 
 @view_config(
@@ -25,9 +37,11 @@ def index_url(request) -> str:
 )
 def package_list(context, request):
     query = request.params.get("q", "").strip()
-    sort = request.params.get("sort", "recent")
+    # "Best match" is the default, so a query typed on a listing is ranked; with nothing to
+    # match it lists by recent activity.
+    sort = request.params.get("sort", "relevance")
     if sort not in dashboard.SORTS:
-        sort = "recent"
+        sort = "relevance"
     page = dashboard.list_packages(
         request.dbsession,
         query=query,
@@ -35,21 +49,6 @@ def package_list(context, request):
         page=dashboard.page_number(request.params.get("page")),
     )
     return {"page": page, "query": query, "sort": sort}
-
-
-def safe_links(release) -> list[tuple[str, str]]:
-    """Home page and project URLs, keeping only http(s) links (never ``javascript:``)."""
-    links = []
-    if release.home_page:
-        links.append(("Homepage", release.home_page))
-    for entry in release.project_urls or []:
-        if isinstance(entry, list | tuple) and len(entry) == 2:
-            links.append((str(entry[0]), str(entry[1])))
-    return [
-        (label, url)
-        for label, url in links
-        if url.strip().lower().startswith(("http://", "https://"))
-    ]
 
 
 class DashboardViews:
@@ -72,12 +71,17 @@ class PackageViews(DashboardViews):
         self.request.response.status = status
         package = self.context.package
         latest = dashboard.latest_release(package)
+        setup = client_setup(index_url(self.request))
         return {
             "package": package,
             "releases": dashboard.releases_newest_first(package),
             "latest": latest,
-            "description": description_html(self.request.dbsession, latest),
+            "is_prerelease": dashboard.is_prerelease,
+            "facts": project_facts(latest),
+            "description": page_description(self.request, latest),
             "index_url": index_url(self.request),
+            "install": install_command(setup, package.normalized_name),
+            "history": audit.package_history(self.request.dbsession, package.name),
             "error": error,
         }
 
@@ -133,12 +137,20 @@ class ReleaseViews(DashboardViews):
     )
     def show(self):
         release = self.context.release
+        package = release.package
+        setup = client_setup(index_url(self.request))
+        latest = dashboard.latest_release(package)
+        newer = latest if latest is not None and latest.sort_key > release.sort_key else None
         return {
-            "package": release.package,
+            "package": package,
             "release": release,
-            "description": description_html(self.request.dbsession, release),
-            "project_urls": safe_links(release),
-            "index_url": index_url(self.request),
+            "releases": dashboard.releases_newest_first(package),
+            "latest": latest,
+            "newer": newer,
+            "is_prerelease": dashboard.is_prerelease,
+            "facts": project_facts(release),
+            "description": page_description(self.request, release),
+            "install": install_command(setup, f"{package.normalized_name}=={release.version}"),
         }
 
     @view_config(name="set-yanked", permission=Permission.YANK, request_method="POST")

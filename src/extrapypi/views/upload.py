@@ -20,6 +20,7 @@ from pyramid.response import Response
 from pyramid.view import exception_view_config, view_config
 
 from ..permissions import Permission
+from ..refusals import refusal_reason
 from ..request import refuse_nul
 from ..resources import LegacyUpload, PackageResource, Root, SimpleIndex
 from ..security import BASIC
@@ -55,23 +56,18 @@ def _limits(request) -> Limits:
 
 def _authorizer(request, context):
     identity = request.identity
-    who = f"user {identity.username!r} ({identity.role})"
 
     def authorize(package, declared: Declared) -> None:
         if package is None:
             if not request.has_permission(Permission.CREATE, context):
-                raise UploadForbidden(
-                    f"Forbidden: {who} may not create new packages "
-                    f"(no package named {declared.name!r} exists yet)"
-                )
+                reason = refusal_reason(identity, Permission.CREATE)
+                raise UploadForbidden(f"{reason} (no package named {declared.name!r} exists yet)")
             return
         resource = PackageResource(
             request, package, parent=request.root["simple"], name=package.normalized_name
         )
         if not request.has_permission(Permission.UPLOAD, resource):
-            raise UploadForbidden(
-                f"Forbidden: {who} may not upload to {package.name!r}: not one of its maintainers"
-            )
+            raise UploadForbidden(refusal_reason(identity, Permission.UPLOAD, package))
 
     return authorize
 

@@ -17,7 +17,9 @@ class AdminViews:
         self.request = request
         self.post = request.POST
         self.actor = request.identity.user
-        self.rounds = get_app_settings(request.registry).bcrypt_rounds
+        settings = get_app_settings(request.registry)
+        self.rounds = settings.bcrypt_rounds
+        self.policy = settings.password_policy
 
     def page(self, status: int = 200, **values) -> dict:
         self.request.response.status = status
@@ -54,7 +56,9 @@ class UsersViews(AdminViews):
             new = accounts.NewUser(
                 values["username"], password, values["role"], email, values["is_active"]
             )
-            user = accounts.create_user(self.request.dbsession, new, self.rounds, self.actor)
+            user = accounts.create_user(
+                self.request.dbsession, new, self.rounds, self.actor, self.policy
+            )
         except accounts.AccountError as error:
             return self.page(400, values=values, error=str(error))
         return self.done(
@@ -98,6 +102,7 @@ class UserViews(AdminViews):
                 self.post.get("confirmation", ""),
                 self.actor,
                 rounds=self.rounds,
+                policy=self.policy,
             )
         except accounts.AccountError as error:
             return self.page(400, user=user, error=str(error))

@@ -1,0 +1,84 @@
+"""Why a logged-in user was refused: the rule of the permission tables that did not grant it.
+
+The ACL only answers yes or no (``ACLDenied`` names the catch-all ``DENY_ALL`` entry whatever
+the cause), so the reason is read from the same tables the ACLs are built from
+(``ROLE_PERMISSIONS`` at the root, ``MAINTAINER_PERMISSIONS`` on a package): is the role too low
+everywhere, too low even on a package the user maintains, or is the user not a maintainer?
+"""
+
+from pyramid.location import lineage
+
+from .permissions import (
+    MAINTAINER_PERMISSIONS,
+    ROLE_ORDER,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+)
+
+#: What the user tried, in words; ``{package}`` is the package's name where there is one.
+ACTIONS = {
+    Permission.VIEW: "view this",
+    Permission.DOWNLOAD: "download this file",
+    Permission.UPLOAD: "upload to {package}",
+    Permission.CREATE: "create new packages",
+    Permission.YANK: "yank releases of {package}",
+    Permission.MANAGE: "manage {package}",
+    Permission.DELETE: "delete {package}",
+    Permission.ADMIN: "administer users",
+    Permission.STATUS: "change the status of {package}",
+    Permission.QUARANTINE: "quarantine {package} or lift its quarantine",
+    Permission.ACCOUNT: "see an account page",
+}
+
+
+def _roles_granting(table: dict, permission) -> list[Role]:
+    return [role for role in ROLE_ORDER if permission in table.get(role, ())]
+
+
+def _or_higher(role: Role) -> str:
+    return f"the {role} role" if role is Role.ADMIN else f"the {role} role or higher"
+
+
+def package_of(context):
+    """The package a resource belongs to (itself, a release, a file), or None."""
+    for location in lineage(context):
+        package = getattr(location, "package", None)
+        if package is not None:
+            return package
+    return None
+
+
+def _maintains(identity, package) -> bool:
+    """Listed as a maintainer, or a member of a team that is."""
+    if any(maintainer.id == identity.id for maintainer in package.maintainers):
+        return True
+    return any(
+        member.id == identity.id
+        for team in getattr(package, "team_maintainers", ())
+        for member in team.members
+    )
+
+
+def refusal_reason(identity, permission, package=None) -> str:
+    """``Forbidden: user 'x' (role) may not <action>: <the rule that refused>``."""
+    role = Role(identity.role)
+    who = f"user {identity.username!r} ({role})"
+    name = repr(package.name) if package is not None else "this package"
+    action = ACTIONS.get(permission, "do this").format(package=name)
+    refused = f"Forbidden: {who} may not {action}"
+    at_root = [*_roles_granting(ROLE_PERMISSIONS, permission), Role.ADMIN]  # admins: all
+    as_maintainer = _roles_granting(MAINTAINER_PERMISSIONS, permission)
+    if package is None or not as_maintainer:
+        return f"{refused}: that takes {_or_higher(at_root[0])}"
+    if _maintains(identity, package):
+        if role not in as_maintainer:
+            return (
+                f"{refused}: it is one of its maintainers, but a maintainer needs "
+                f"{_or_higher(as_maintainer[0])} for that"
+            )
+        return f"{refused}: refused by the package's access rules"  # not reached today
+    needed = _or_higher(as_maintainer[0])
+    if role not in as_maintainer:
+        return f"{refused}: not one of its maintainers, and a maintainer would need {needed}"
+    return f"{refused}: not one of its maintainers (its maintainers with {needed} may, and admins)"
