@@ -313,6 +313,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                     registry["extrapypi.storage"],
                     args.directory,
                     limits=Limits(settings.upload_limit_bytes, settings.project_limit_bytes),
+                    namespace_max_depth=settings.namespace_max_depth,
                     progress=lambda filename: advance(),
                 )
         except RestoreError as error:

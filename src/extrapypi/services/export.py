@@ -2,7 +2,8 @@
 
 The directory it writes::
 
-    manifest.json                       packages, releases, files (with hashes), users, maintainers
+    manifest.json                       packages (with status), releases, files (with hashes),
+                                        users, maintainers (users and teams), teams, namespaces
     files/<normalized-name>/<filename>  the distributions, byte for byte
     files/<normalized-name>/<filename>.metadata   wheels' METADATA (PEP 658), when kept
 
@@ -25,6 +26,8 @@ from ..storage import Storage
 from ..storage.base import copy_hashing
 from .accounts import list_users
 from .journal import current_serial
+from .namespaces import list_namespaces
+from .teams import list_teams
 
 MANIFEST = "manifest.json"
 FILES_DIR = "files"
@@ -78,6 +81,8 @@ class ExportReport:
     files: int = 0
     bytes: int = 0
     users: int = 0
+    teams: int = 0
+    namespaces: int = 0
     problems: list[str] = field(default_factory=list)
     progress: Callable[[], None] | None = field(default=None, repr=False)
 
@@ -164,6 +169,7 @@ def export_index(
         .order_by(Package.normalized_name)
         .options(
             selectinload(Package.maintainers),
+            selectinload(Package.team_maintainers),
             selectinload(Package.releases).selectinload(Release.files),
         )
     )
@@ -177,6 +183,9 @@ def export_index(
                 "created": _time(package.created),
                 "updated": _time(package.updated),
                 "maintainers": [user.username for user in package.maintainers],
+                "team_maintainers": [team.name for team in package.team_maintainers],
+                "status": package.status,
+                "status_reason": package.status_reason,
                 "releases": [
                     _export_release(storage, directory, package, release, report)
                     for release in sorted(package.releases, key=lambda r: r.sort_key)
@@ -196,6 +205,20 @@ def export_index(
         for user in list_users(dbsession)
     ]
     report.users = len(users)
+    teams = [
+        {
+            "name": team.name,
+            "created": _time(team.created),
+            "members": [user.username for user in team.members],
+        }
+        for team in list_teams(dbsession)
+    ]
+    report.teams = len(teams)
+    namespaces = [
+        {"name": grant.name, "owner": grant.owner, "created": _time(grant.created)}
+        for grant in list_namespaces(dbsession)
+    ]
+    report.namespaces = len(namespaces)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -203,6 +226,8 @@ def export_index(
         "serial": current_serial(dbsession),
         "packages": package_entries,
         "users": users,
+        "teams": teams,
+        "namespaces": namespaces,
         "problems": report.problems,
     }
     temporary = directory / (MANIFEST + ".part")

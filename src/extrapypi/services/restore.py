@@ -4,12 +4,20 @@ Each distribution goes through :func:`uploads.ingest` (validated like an upload,
 of its own, duplicates skipped), and its bytes must hash to the manifest's sha256. What the
 files do not carry comes from the manifest, checked before it is written: release metadata
 (validated like an upload form), upload times and uploaders, yanks with their reasons,
-maintainers, and users, who get no password (exports hold none): they set one before they can
-log in. ``.metadata`` files are not imported: ingest extracts each wheel's METADATA again.
+maintainers (users and teams), project status with its reason, teams with their members,
+namespace grants, and users, who get no password (exports hold none): they set one before they
+can log in. ``.metadata`` files are not imported: ingest extracts each wheel's METADATA again.
 
-The manifest is a JSON object whose top-level keys are sections (``packages``, ``users``);
-sections this version does not know are listed as ignored, so exports of newer versions (teams,
-project status) restore what this one understands. Running a restore twice changes nothing.
+Teams, team maintainers, statuses and namespaces go through their services (validated and
+journaled as the CLI's changes are), in an order those rules allow: users, then teams; each
+package's files before its status (archived and quarantined projects take no new files); the
+namespaces last, once every package exists (a package created inside a team's namespace would
+otherwise get that team as a maintainer the original index may not have had).
+
+The manifest is a JSON object whose top-level keys are sections (``packages``, ``users``,
+``teams``, ``namespaces``); sections this version does not know are listed as ignored, so
+exports of newer versions restore what this one understands. Running a restore twice changes
+nothing.
 """
 
 import json
@@ -24,7 +32,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import User, get_tm_session
 from ..storage import Storage
+from . import namespaces as namespace_service
 from . import packages as package_service
+from . import status as status_service
+from . import teams as team_service
 from .accounts import AccountError, get_user, validate_email, validate_role, validate_username
 from .export import FILES_DIR, FORMAT, FORMAT_VERSION, MANIFEST
 from .names import InvalidName, InvalidVersion, canonical_version, normalize_name
@@ -38,6 +49,8 @@ KNOWN_SECTIONS = {
     "serial",
     "packages",
     "users",
+    "teams",
+    "namespaces",
     "problems",
 }
 #: Keys of a package entry this version restores; others are reported (``packages[].KEY``).
@@ -48,8 +61,13 @@ KNOWN_PACKAGE_KEYS = {
     "created",
     "updated",
     "maintainers",
+    "team_maintainers",
+    "status",
+    "status_reason",
     "releases",
 }
+#: Sections that must be lists when present.
+LIST_SECTIONS = ("packages", "users", "teams", "namespaces")
 #: A password hash no password matches: bcrypt refuses it, ``check_password`` says no.
 NO_PASSWORD = "!restored-without-password"
 
@@ -62,6 +80,10 @@ class RestoreError(Exception):
 class RestoreReport:
     users_created: list[str] = field(default_factory=list)
     users_kept: list[str] = field(default_factory=list)
+    teams_created: list[str] = field(default_factory=list)
+    teams_kept: list[str] = field(default_factory=list)
+    namespaces_created: list[str] = field(default_factory=list)
+    namespaces_kept: list[str] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     #: ``(what, reason)``, each refusal once
@@ -69,11 +91,21 @@ class RestoreReport:
     ignored_sections: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.imported)} imported, {len(self.duplicates)} skipped (already there), "
             f"{len(self.refused)} refused; {len(self.users_created)} users created "
             f"(without passwords), {len(self.users_kept)} already there"
         )
+        if self.teams_created or self.teams_kept:
+            text += (
+                f"; {len(self.teams_created)} teams created, {len(self.teams_kept)} already there"
+            )
+        if self.namespaces_created or self.namespaces_kept:
+            text += (
+                f"; {len(self.namespaces_created)} namespaces granted, "
+                f"{len(self.namespaces_kept)} already there"
+            )
+        return text
 
 
 def is_export(directory: str | Path) -> bool:
@@ -94,8 +126,8 @@ def read_manifest(directory: Path) -> dict:
             f"{directory / MANIFEST} has format version {version!r}; this extrapypi reads up to "
             f"{FORMAT_VERSION}: upgrade extrapypi first"
         )
-    for section, kind in (("packages", list), ("users", list)):
-        if not isinstance(manifest.get(section, []), kind):
+    for section in LIST_SECTIONS:
+        if not isinstance(manifest.get(section, []), list):
             raise RestoreError(f"{directory / MANIFEST}: {section!r} is not a list")
     return manifest
 
@@ -115,12 +147,28 @@ def _text(entry: dict, key: str, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def _names(entry: dict, key: str) -> list[str]:
+    """A list of names from the manifest; anything else in it is not a name and is dropped."""
+    values = entry.get(key)
+    if not isinstance(values, list):
+        return []
+    return [value for value in values if isinstance(value, str)]
+
+
 class _Restorer:
-    def __init__(self, session_factory: sessionmaker, storage: Storage, directory: Path, limits):
+    def __init__(
+        self,
+        session_factory: sessionmaker,
+        storage: Storage,
+        directory: Path,
+        limits,
+        namespace_max_depth: int,
+    ):
         self.session_factory = session_factory
         self.storage = storage
         self.directory = directory.resolve()
         self.limits = limits
+        self.namespace_max_depth = namespace_max_depth
         self.report = RestoreReport()
 
     def transaction(self):
@@ -153,6 +201,64 @@ class _Restorer:
                 self.report.users_created.append(username)
         except AccountError as error:
             self.report.refused.append((f"user {name!r}", str(error)))
+
+    # --- teams and namespaces -------------------------------------------------------------------
+
+    def restore_team(self, entry: dict) -> None:
+        """The team (created through the teams service) and its members; missing ones are added."""
+        name = _text(entry, "name")
+        tm, dbsession = self.transaction()
+        try:
+            with tm:
+                team = team_service.get_team(dbsession, name)
+                if team is None:
+                    team = team_service.create_team(dbsession, name, None)
+                    if (created := _time(entry.get("created"))) is not None:
+                        team.created = created
+                    self.report.teams_created.append(team.name)
+                else:
+                    self.report.teams_kept.append(team.name)
+                member_ids = {member.id for member in team.members}
+                for username in _names(entry, "members"):
+                    user = self.user(dbsession, username)
+                    if user is None:
+                        self.report.refused.append(
+                            (f"member {username!r} of team {name!r}", "no such user")
+                        )
+                    elif user.id not in member_ids:
+                        team_service.add_member(dbsession, team, user, None)
+                        member_ids.add(user.id)
+        except team_service.TeamError as error:
+            self.report.refused.append((f"team {name!r}", str(error)))
+
+    def restore_namespace(self, entry: dict) -> None:
+        """A grant to ``USER`` or ``team:NAME``, checked by the namespaces service (depth limit,
+        no overlap with another owner's grant); one already granted to the same owner is kept."""
+        name, owner_text = _text(entry, "name"), _text(entry, "owner")
+        tm, dbsession = self.transaction()
+        try:
+            with tm:
+                if owner_text.startswith(team_service.TEAM_PREFIX):
+                    owner = team_service.get_team(
+                        dbsession, owner_text.removeprefix(team_service.TEAM_PREFIX)
+                    )
+                else:
+                    owner = self.user(dbsession, owner_text)
+                if owner is None:
+                    raise namespace_service.NamespaceError(f"its owner {owner_text!r} is unknown")
+                normalized = namespace_service.normalize_namespace(name)
+                existing = namespace_service.get_namespace(dbsession, normalized)
+                if existing is not None and existing.owner == namespace_service.owner_name(owner):
+                    self.report.namespaces_kept.append(normalized)
+                    return
+                reserved = namespace_service.grant(
+                    dbsession, name, owner, None, max_depth=self.namespace_max_depth
+                )
+                if (created := _time(entry.get("created"))) is not None:
+                    reserved.created = created
+                self.report.namespaces_created.append(reserved.name)
+        except namespace_service.NamespaceError as error:
+            self.report.refused.append((f"namespace {name!r}", str(error)))
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -192,6 +298,8 @@ class _Restorer:
             raise UploadRefused(f"the manifest's path names another file: {path.name!r}")
         tm, dbsession = self.transaction()
         with tm, open(path, "rb") as stream:
+            if self._kept_in_closed_project(dbsession, package_entry, entry):
+                return False
             # No uploader for ingest: it would make them a maintainer of a package it creates;
             # maintainers are the manifest's (restore_package), the uploader is set below.
             result = ingest(
@@ -223,6 +331,31 @@ class _Restorer:
             if python_version and len(python_version) <= 50:
                 file.python_version = python_version
             return True
+
+    def _kept_in_closed_project(self, dbsession: Session, package_entry: dict, entry: dict) -> bool:
+        """Whether the file is already in a project that takes no new files (archived or
+        quarantined, as an earlier run of this restore left it): then it counts as already there.
+
+        ingest refuses any upload to such a project before it looks for duplicates, so running
+        the restore again would refuse every file of it. A file the project lacks is refused,
+        with the way out.
+        """
+        package = package_service.get_package(dbsession, _text(package_entry, "name"))
+        refusal = status_service.upload_refusal(package) if package is not None else None
+        if refusal is None:
+            return False
+        existing = package_service.get_file(dbsession, _text(entry, "filename"))
+        if existing is not None and existing.release.package_id == package.id:
+            if existing.sha256 != _text(entry, "sha256"):
+                raise UploadRefused(
+                    f"the index has it with sha256 {existing.sha256}, the manifest says "
+                    f"{_text(entry, 'sha256')!r}"
+                )
+            return True
+        raise UploadRefused(
+            f"{refusal}; to restore it, set the project active (extrapypi status set INI "
+            f"{package.name} active) and import again: it sets the status back"
+        )
 
     # --- releases and packages -----------------------------------------------------------------
 
@@ -267,7 +400,8 @@ class _Restorer:
         release.uploader = self.user(dbsession, entry.get("uploader"))
 
     def restore_package(self, entry: dict) -> None:
-        """Releases without files, then maintainers, summary and dates (after the files)."""
+        """Releases without files, then maintainers (users and teams), summary, dates and, last,
+        the status (after the files: an archived or quarantined project takes none)."""
         name = _text(entry, "name")
         tm, dbsession = self.transaction()
         try:
@@ -292,14 +426,50 @@ class _Restorer:
                         )
                     elif user.id not in known:
                         package.maintainers.append(user)
+                self._restore_team_maintainers(dbsession, package, entry)
                 package.name = name
                 package.summary = _text(entry, "summary")[:512]
                 if (created := _time(entry.get("created"))) is not None:
                     package.created = created
                 if (updated := _time(entry.get("updated"))) is not None:
                     package.updated = updated
-        except (UploadRefused, InvalidName) as error:
+                self._restore_status(dbsession, package, entry)
+        except (UploadRefused, InvalidName, team_service.TeamError) as error:
             self.report.refused.append((f"package {name!r}", str(error) or "invalid name"))
+
+    def _restore_team_maintainers(self, dbsession: Session, package, entry: dict) -> None:
+        known = {team.id for team in package.team_maintainers}
+        for team_name in _names(entry, "team_maintainers"):
+            team = team_service.get_team(dbsession, team_name)
+            if team is None:
+                self.report.refused.append(
+                    (
+                        f"maintainer {team_service.TEAM_PREFIX}{team_name} of {package.name!r}",
+                        "no such team",
+                    )
+                )
+            elif team.id not in known:
+                team_service.add_team_maintainer(dbsession, package, team, None)
+                known.add(team.id)
+
+    def _restore_status(self, dbsession: Session, package, entry: dict) -> None:
+        """The status service sets it (and journals it); the restore may quarantine, as the CLI
+        may. An unknown status is refused; the rest of the package is kept."""
+        if "status" not in entry:
+            return  # an export of a version before project statuses
+        try:
+            status = status_service.parse_status(_text(entry, "status"))
+        except status_service.StatusError as error:
+            self.report.refused.append((f"status of {package.name!r}", str(error)))
+            return
+        status_service.set_status(
+            dbsession,
+            package,
+            status,
+            _text(entry, "status_reason"),
+            None,
+            may_quarantine=True,
+        )
 
     def _release_without_files(self, dbsession: Session, package, entry: dict) -> None:
         version = _text(entry, "version")
@@ -319,12 +489,14 @@ def restore_export(
     directory: str | Path,
     *,
     limits: Limits,
+    namespace_max_depth: int = namespace_service.DEFAULT_MAX_DEPTH,
     progress: Callable[[str], None] | None = None,
 ) -> RestoreReport:
-    """Restore users, then every file of every release, then packages' maintainers and dates."""
+    """Restore users, teams, then every file of every release followed by its package's
+    maintainers, dates and status, then the namespaces."""
     directory = Path(directory)
     manifest = read_manifest(directory)
-    restorer = _Restorer(session_factory, storage, directory, limits)
+    restorer = _Restorer(session_factory, storage, directory, limits, namespace_max_depth)
     report = restorer.report
     packages = [entry for entry in manifest.get("packages", []) if isinstance(entry, dict)]
     unknown_package_keys = {key for entry in packages for key in entry} - KNOWN_PACKAGE_KEYS
@@ -334,6 +506,9 @@ def restore_export(
     for entry in manifest.get("users", []):
         if isinstance(entry, dict):
             restorer.restore_user(entry)
+    for entry in manifest.get("teams", []):
+        if isinstance(entry, dict):
+            restorer.restore_team(entry)
     for package_entry in packages:
         for release_entry in package_entry.get("releases") or []:
             if not isinstance(release_entry, dict):
@@ -344,6 +519,9 @@ def restore_export(
                     if progress is not None:
                         progress(_text(file_entry, "filename"))
         restorer.restore_package(package_entry)
+    for entry in manifest.get("namespaces", []):
+        if isinstance(entry, dict):
+            restorer.restore_namespace(entry)
     return report
 
 
