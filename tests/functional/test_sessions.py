@@ -122,8 +122,8 @@ def test_own_password_change_ends_other_sessions_and_keeps_this_one(app, data):
             "csrf_token": token,
             "action": "password",
             "current": "correct horse",
-            "password": "n3w-secret",
-            "confirmation": "n3w-secret",
+            "password": "n3w-secret-horse",
+            "confirmation": "n3w-secret-horse",
         },
         status=303,
     )
@@ -136,7 +136,7 @@ def test_own_password_change_ends_other_sessions_and_keeps_this_one(app, data):
 @pytest.mark.parametrize(
     "form",
     [
-        {"action": "password", "password": "n3w-secret", "confirmation": "n3w-secret"},
+        {"action": "password", "password": "n3w-secret-horse", "confirmation": "n3w-secret-horse"},
         {"action": "update", "role": "installer", "email": "", "is_active": "1"},  # role change
         {"action": "update", "role": "developer", "email": ""},  # deactivation
     ],
@@ -335,8 +335,8 @@ def test_password_change_in_a_request_that_refreshes_last_seen(app, data):
             "csrf_token": token,
             "action": "password",
             "current": "correct horse",
-            "password": "n3w-secret",
-            "confirmation": "n3w-secret",
+            "password": "n3w-secret-horse",
+            "confirmation": "n3w-secret-horse",
         },
         status=303,
     )

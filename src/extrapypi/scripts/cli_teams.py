@@ -249,7 +249,7 @@ def add_commands(commands) -> None:
     set_status.add_argument(
         "status", metavar="STATUS", choices=[s.value for s in status_service.ProjectStatus]
     )
-    set_status.add_argument("--reason", metavar="TEXT", default="", help="why (optional)")
+    set_status.add_argument("--reason", metavar="TEXT", default="", help="why (default: none)")
 
     namespace = commands.add_parser(
         "namespace",

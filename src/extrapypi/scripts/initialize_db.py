@@ -32,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser, config_optional: bool = False
     parser.add_argument("--admin-user", default="admin")
     parser.add_argument(
         "--admin-password",
-        help="default: a random one, printed once (admin with extrapypi.demo_passwords = true)",
+        help="the first admin's password. UNSAFE outside development: a password on the command "
+        "line is visible to other users (ps) and kept in shell history; prefer "
+        "--admin-password-stdin (default: a random one, printed once; admin with "
+        "extrapypi.demo_passwords = true)",
     )
     parser.add_argument(
         "--admin-password-stdin",
@@ -42,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser, config_optional: bool = False
     parser.add_argument("--installer-user", default="pip")
     parser.add_argument(
         "--installer-password",
-        help="default: a random one, printed once (pip with extrapypi.demo_passwords = true)",
+        help="the first installer's password; UNSAFE like --admin-password (default: a random "
+        "one, printed once; pip with extrapypi.demo_passwords = true)",
     )
     parser.add_argument(
         "--no-default-users", action="store_true", help="create no users, only the schema"
