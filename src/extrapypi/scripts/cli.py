@@ -604,6 +604,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_teams import add_commands  # it imports this module's helpers
 
     add_commands(commands)
+    from .cli_tokens import add_commands as add_token_commands
+
+    add_token_commands(commands)
     return parser
 
 
