@@ -258,3 +258,91 @@ def test_create_refuses_bad_requests(data, alice):
         ):
             with pytest.raises(token_service.TokenError, match=message):
                 token_service.create_token(dbsession, SECRET, user, **kwargs)
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+
+
+def csrf_of(page) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+
+def test_dashboard_create_shows_token_once_and_revokes(testapp, data, alice, engine):
+    assert login(testapp, "alice").status_int == 303
+    account = testapp.get("/account", headers=BROWSER)
+    assert "/tokens" in account.text
+    page = testapp.get("/tokens", headers=BROWSER)
+    created = testapp.post(
+        "/tokens",
+        {"action": "create", "name": "ci-release", "scope": "upload", "projects": "Alpha",
+         "expires": "7", "csrf_token": csrf_of(page)},
+        headers=BROWSER,
+    )  # fmt: skip
+    token = re.search(r'class="new-token">(xpypi-[^<]+)<', created.text).group(1)
+    assert created.headers["Cache-Control"] == "no-store"
+    assert "uploaded" in post(testapp, wheel_bytes("alpha", "2.0"), token_auth(token)).text
+    again = testapp.get("/tokens", headers=BROWSER)
+    assert "ci-release" in again.text and token not in again.text  # never shown again
+    no_csrf = testapp.post(
+        "/tokens", {"action": "revoke", "token_id": token[6:18]}, headers=BROWSER, status=400
+    )
+    assert no_csrf.status_int == 400
+    testapp.post(
+        "/tokens",
+        {"action": "revoke", "token_id": token[6:18], "csrf_token": csrf_of(again)},
+        headers=BROWSER,
+        status=303,
+    )
+    refused = post(testapp, wheel_bytes("alpha", "3.0"), token_auth(token), status=401)
+    assert "is revoked" in refused.status
+
+
+def test_dashboard_refuses_bad_token_forms(testapp, data, alice):
+    login(testapp, "alice")
+    page = testapp.get("/tokens", headers=BROWSER)
+    refused = testapp.post(
+        "/tokens",
+        {"action": "create", "name": "x", "scope": "read", "projects": "alpha",
+         "csrf_token": csrf_of(page)},
+        headers=BROWSER,
+        status=400,
+    )  # fmt: skip
+    assert "needs the &#39;upload&#39; scope" in refused.text
+    assert "new-token" not in refused.text
+
+
+def test_user_cannot_revoke_anothers_token(testapp, data, alice, engine):
+    data.user("mallory", Role.DEVELOPER)
+    token = make_token(data, "alice")
+    login(testapp, "mallory")
+    page = testapp.get("/tokens", headers=BROWSER)
+    testapp.post(
+        "/tokens",
+        {"action": "revoke", "token_id": token[6:18], "csrf_token": csrf_of(page)},
+        headers=BROWSER,
+        status=303,
+    )
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(ApiToken.revoked)).scalar() is None
+    testapp.get("/users/alice/tokens", headers=BROWSER, status=403)
+
+
+def test_admin_lists_and_revokes_anyones_tokens(testapp, data, alice, engine):
+    data.user("root", Role.ADMIN)
+    token = make_token(data, "alice", name="laptop")
+    login(testapp, "root")
+    assert "/users/alice/tokens" in testapp.get("/users/alice/", headers=BROWSER).text
+    page = testapp.get("/users/alice/tokens", headers=BROWSER)
+    assert "laptop" in page.text and token[6:18] in page.text
+    assert token.split("-", 2)[2] not in page.text
+    testapp.post(
+        "/users/alice/tokens",
+        {"action": "revoke", "token_id": token[6:18], "csrf_token": csrf_of(page)},
+        headers=BROWSER,
+        status=303,
+    )
+    with engine.connect() as connection:
+        entry = connection.execute(
+            sa.select(JournalEntry.username).where(JournalEntry.action == "revoke token")
+        ).scalar()
+    assert entry == "root"

@@ -11,6 +11,7 @@ DASHBOARD_MODULES = (
     "extrapypi.views.packages",
     "extrapypi.views.account",
     "extrapypi.views.teams",
+    "extrapypi.views.tokens",
 )
 
 
