@@ -10,6 +10,7 @@ from pyramid.request import RequestLocalCache
 from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
+from .models.meta import utcnow
 from .permissions import role_principal, roles_at_or_below, user_principal
 from .refusals import project_of
 from .services.accounts import (
@@ -35,7 +36,6 @@ from .services.tokens import (
     token_refusal,
     verify_token,
 )
-from .models.meta import utcnow
 from .settings import get_app_settings
 
 BASIC = "basic"

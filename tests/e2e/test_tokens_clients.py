@@ -31,10 +31,19 @@ def twine_token(live_server, home, token, *files):
     import subprocess
 
     command = [
-        venv_tool("twine"), "--no-color", "upload", "--repository-url",
-        live_server.url + "/legacy/", "-u", "__token__", "-p", token, "--non-interactive",
-        "--disable-progress-bar", *map(str, files),
-    ]  # fmt: skip
+        venv_tool("twine"),
+        "--no-color",
+        "upload",
+        "--repository-url",
+        live_server.url + "/legacy/",
+        "-u",
+        "__token__",
+        "-p",
+        token,
+        "--non-interactive",
+        "--disable-progress-bar",
+        *map(str, files),
+    ]
     return subprocess.run(
         command, capture_output=True, text=True, timeout=TIMEOUT, env=client_env(home)
     )
@@ -42,11 +51,18 @@ def twine_token(live_server, home, token, *files):
 
 def uv_publish(live_server, home, token, *files):
     return run_client(
-        [venv_tool("uv"), "publish", "--publish-url", live_server.url + "/legacy/",
-         "--token", token, *map(str, files)],
+        [
+            venv_tool("uv"),
+            "publish",
+            "--publish-url",
+            live_server.url + "/legacy/",
+            "--token",
+            token,
+            *map(str, files),
+        ],
         home,
         check=False,
-    )  # fmt: skip
+    )
 
 
 def token_index(live_server, token) -> str:
@@ -102,9 +118,12 @@ def test_uv_publish_with_a_token(live_server, dev, data, tmp_path, engine):
     result = uv_publish(live_server, tmp_path, token, wheel)
     assert result.returncode == 0, result.stderr
     with engine.connect() as connection:
-        assert connection.execute(
-            sa.select(File.upload_token).where(File.filename == wheel.name)
-        ).scalar() == "uv"
+        assert (
+            connection.execute(
+                sa.select(File.upload_token).where(File.filename == wheel.name)
+            ).scalar()
+            == "uv"
+        )
     revoked = make_token(data, "dev", name="gone")
     tm, dbsession = data.session()
     with tm:
@@ -119,12 +138,27 @@ def test_uv_publish_with_a_token(live_server, dev, data, tmp_path, engine):
 def test_pip_and_uv_install_with_a_read_token(world, live_server, tmp_path, uv_venv):  # noqa: F811
     token = make_token(world, "reader", name="pip", scope="read")
     target = tmp_path / "target"
-    pip(tmp_path, "install", "--target", str(target), "--index-url",
-        token_index(live_server, token), "corp-app")  # fmt: skip
+    pip(
+        tmp_path,
+        "install",
+        "--target",
+        str(target),
+        "--index-url",
+        token_index(live_server, token),
+        "corp-app",
+    )
     assert (target / "corp_app").is_dir() or any(target.glob("corp_app*"))
     uv_install(tmp_path, uv_venv, token_index(live_server, token), "corp-app")
     assert installed(tmp_path, uv_venv) == {"corp-app": "1.0", "corp-lib": "1.1"}
-    refused = pip(tmp_path, "download", "-d", str(tmp_path / "x"), "--index-url",
-                  token_index(live_server, token[:-3] + "zzz"), "corp-lib", check=False)  # fmt: skip
+    refused = pip(
+        tmp_path,
+        "download",
+        "-d",
+        str(tmp_path / "x"),
+        "--index-url",
+        token_index(live_server, token[:-3] + "zzz"),
+        "corp-lib",
+        check=False,
+    )
     assert refused.returncode != 0
     assert "401" in refused.stdout + refused.stderr

@@ -1,4 +1,4 @@
-"""``extrapypi token create|list|revoke`` as an operator runs them, checked against real requests."""
+"""``extrapypi token create|list|revoke`` as an operator runs them, checked by real requests."""
 
 import pytest
 from test_security import PIP
@@ -24,9 +24,18 @@ def test_token_create_list_revoke(ini_file, data, testapp, capsys):
     data.user("alice", Role.DEVELOPER)
     data.release_file("alpha", "1.0", uploader="alice")
     code, out, err = run(
-        capsys, "token", "create", ini_file, "alice", "--name", "ci-release",
-        "--project", "Alpha", "--expires", "30",
-    )  # fmt: skip
+        capsys,
+        "token",
+        "create",
+        ini_file,
+        "alice",
+        "--name",
+        "ci-release",
+        "--project",
+        "Alpha",
+        "--expires",
+        "30",
+    )
     assert code == 0, err
     token = out.strip()
     assert out == token + "\n" and token.startswith("xpypi-")  # stdout: the token, nothing else
@@ -45,7 +54,8 @@ def test_token_create_list_revoke(ini_file, data, testapp, capsys):
 
     code, out, _ = run(capsys, "token", "revoke", ini_file, token)  # the whole token works
     assert (code, out) == (0, f"Revoked token {token_id} of alice.\n")
-    assert run(capsys, "token", "revoke", ini_file, token_id)[1] == f"{token_id} was revoked already.\n"
+    again = run(capsys, "token", "revoke", ini_file, token_id)[1]
+    assert again == f"{token_id} was revoked already.\n"
     refused = testapp.get("/simple/alpha/", headers={**PIP, **token_auth(token)}, status=401)
     assert "is revoked" in refused.status
     assert "revoked 20" in run(capsys, "token", "list", ini_file)[1]
@@ -56,9 +66,18 @@ def test_token_create_refusals(ini_file, data, capsys):
     code, out, err = run(capsys, "token", "create", ini_file, "nobody", "--name", "x")
     assert (code, out) == (1, "") and "no user named 'nobody'" in err
     code, out, err = run(
-        capsys, "token", "create", ini_file, "alice", "--name", "x", "--scope", "read",
-        "--project", "alpha",
-    )  # fmt: skip
+        capsys,
+        "token",
+        "create",
+        ini_file,
+        "alice",
+        "--name",
+        "x",
+        "--scope",
+        "read",
+        "--project",
+        "alpha",
+    )
     assert (code, out) == (1, "") and "needs the 'upload' scope" in err
     code, out, err = run(capsys, "token", "revoke", ini_file, "xpypi-000000000000-abc")
     assert code == 1 and "no such token" in err

@@ -5,11 +5,11 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from conftest import SECRET, basic_auth
 from dists import wheel_bytes
 from test_security import BROWSER, PIP, login
 from test_upload import post
 
-from conftest import SECRET, basic_auth
 from extrapypi.models import ApiToken, File, JournalEntry, LoginFailure
 from extrapypi.models.meta import utcnow
 from extrapypi.permissions import Role
@@ -274,10 +274,16 @@ def test_dashboard_create_shows_token_once_and_revokes(testapp, data, alice, eng
     page = testapp.get("/tokens", headers=BROWSER)
     created = testapp.post(
         "/tokens",
-        {"action": "create", "name": "ci-release", "scope": "upload", "projects": "Alpha",
-         "expires": "7", "csrf_token": csrf_of(page)},
+        {
+            "action": "create",
+            "name": "ci-release",
+            "scope": "upload",
+            "projects": "Alpha",
+            "expires": "7",
+            "csrf_token": csrf_of(page),
+        },
         headers=BROWSER,
-    )  # fmt: skip
+    )
     token = re.search(r'class="new-token">(xpypi-[^<]+)<', created.text).group(1)
     assert created.headers["Cache-Control"] == "no-store"
     assert "uploaded" in post(testapp, wheel_bytes("alpha", "2.0"), token_auth(token)).text
@@ -302,11 +308,16 @@ def test_dashboard_refuses_bad_token_forms(testapp, data, alice):
     page = testapp.get("/tokens", headers=BROWSER)
     refused = testapp.post(
         "/tokens",
-        {"action": "create", "name": "x", "scope": "read", "projects": "alpha",
-         "csrf_token": csrf_of(page)},
+        {
+            "action": "create",
+            "name": "x",
+            "scope": "read",
+            "projects": "alpha",
+            "csrf_token": csrf_of(page),
+        },
         headers=BROWSER,
         status=400,
-    )  # fmt: skip
+    )
     assert "needs the &#39;upload&#39; scope" in refused.text
     assert "new-token" not in refused.text
 

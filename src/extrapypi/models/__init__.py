@@ -16,8 +16,8 @@ from .login import LoginAddress, LoginFailure
 from .meta import Base
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .session import LoginSession
-from .token import ApiToken
 from .team import Namespace, Team, package_team_maintainers, team_members
+from .token import ApiToken
 from .user import User
 
 __all__ = [

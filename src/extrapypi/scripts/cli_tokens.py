@@ -71,7 +71,10 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
             raise CommandError("no such token (see: extrapypi token list)")
         revoked = token_service.revoke_token(dbsession, row)
         token_id, owner = row.id, row.user.username
-    _print(f"Revoked token {token_id} of {owner}." if revoked else f"{token_id} was revoked already.")
+    if revoked:
+        _print(f"Revoked token {token_id} of {owner}.")
+    else:
+        _print(f"{token_id} was revoked already.")
     return OK
 
 

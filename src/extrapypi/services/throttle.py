@@ -149,9 +149,7 @@ class LoginThrottle:
             is not None
         )
 
-    def failed(
-        self, dbsession: Session, username: str, address: str, account: bool = True
-    ) -> None:
+    def failed(self, dbsession: Session, username: str, address: str, account: bool = True) -> None:
         """Count a failure now, outside the request's transaction; drop those too old to count.
 
         ``account=False`` for a name that is no account (``__token__``: an unknown API token):

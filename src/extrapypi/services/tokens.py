@@ -103,13 +103,13 @@ def token_refusal(grant: TokenGrant, permission, project: str | None) -> str | N
             f"Forbidden: token {grant.name!r} may not {permission}: API tokens cannot manage "
             "users, maintainers, tokens or settings, nor use the dashboard"
         )
-    if grant.projects and permission in PROJECT_LIMITED:
-        if project is None or project not in grant.projects:
-            where = repr(project) if project else "this project"
-            return (
-                f"Forbidden: token {grant.name!r} is limited to "
-                f"{', '.join(grant.projects)}, not {where}"
-            )
+    limited = grant.projects and permission in PROJECT_LIMITED
+    if limited and (project is None or project not in grant.projects):
+        where = repr(project) if project else "this project"
+        return (
+            f"Forbidden: token {grant.name!r} is limited to "
+            f"{', '.join(grant.projects)}, not {where}"
+        )
     return None
 
 
@@ -129,7 +129,8 @@ def split_token(token: str) -> tuple[str, str] | None:
     if not token.startswith(PREFIX):
         return None
     rest = token[len(PREFIX) :]
-    token_id, dash, secret = rest[:ID_LENGTH], rest[ID_LENGTH : ID_LENGTH + 1], rest[ID_LENGTH + 1 :]
+    token_id, dash = rest[:ID_LENGTH], rest[ID_LENGTH : ID_LENGTH + 1]
+    secret = rest[ID_LENGTH + 1 :]
     if dash != "-" or len(secret) < 43 or len(secret) > 200:
         return None
     if any(c not in "0123456789abcdef" for c in token_id) or len(token_id) != ID_LENGTH:
@@ -244,13 +245,9 @@ def verify_token(dbsession: Session, key: str, token: str, now: datetime | None 
         raise TokenRefused("Unauthorized: unknown API token (mistyped, or deleted with its owner)")
     now = now or utcnow()
     if row.revoked is not None:
-        raise TokenRefused(
-            f"Unauthorized: API token {row.name!r} ({row.id}) is revoked", row.id
-        )
+        raise TokenRefused(f"Unauthorized: API token {row.name!r} ({row.id}) is revoked", row.id)
     if row.expires is not None and row.expires <= now:
-        raise TokenRefused(
-            f"Unauthorized: API token {row.name!r} ({row.id}) has expired", row.id
-        )
+        raise TokenRefused(f"Unauthorized: API token {row.name!r} ({row.id}) has expired", row.id)
     if not row.user.is_active:
         raise TokenRefused(
             f"Unauthorized: the owner of API token {row.name!r} ({row.id}) is deactivated"

@@ -9,9 +9,9 @@ from pyramid.view import view_config
 
 from ..resources import Root
 from ..services.accounts import authenticate, touch_last_login
+from ..services.throttle import LoginThrottled
 from ..services.tokens import PREFIX as TOKEN_PREFIX
 from ..services.tokens import TOKEN_USERNAME
-from ..services.throttle import LoginThrottled
 from ..settings import get_app_settings
 
 
