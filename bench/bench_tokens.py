@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_index import (  # noqa: E402
+from bench_index import (
     AUTH,
     PROJECT_PAGE,
     USERNAME,
@@ -30,10 +30,10 @@ from bench_index import (  # noqa: E402
     start_extrapypi,
     wrk,
 )
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.orm import Session
 
-from extrapypi.models import User  # noqa: E402
-from extrapypi.services import tokens as token_service  # noqa: E402
+from extrapypi.models import User
+from extrapypi.services import tokens as token_service
 
 
 def make_token(site: Site) -> str:
