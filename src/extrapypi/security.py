@@ -119,6 +119,8 @@ class SecurityPolicy:
         self.token_key = secret
         self.token_cache = token_cache
         self.token_uses = UseRecorder()
+        #: Refused uses of a real token are journaled at most once a minute per token.
+        self.token_refusals = UseRecorder()
         self.credential_cache = credential_cache
         self.login_cache = login_cache
         self.throttle = throttle
@@ -204,7 +206,7 @@ class SecurityPolicy:
             if refusal.token_id is None:  # a guess: it spends the address's login budget
                 if self.throttle is not None:
                     self.throttle.failed(request.dbsession, TOKEN_USERNAME, address, False)
-            else:
+            elif self.token_refusals.due(refusal.token_id):
                 note_refused_use(factory, refusal.token_id, str(refusal), address)
             return None
         account, grant = account_of(row.user), grant_of(row)

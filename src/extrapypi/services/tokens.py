@@ -281,7 +281,8 @@ class UseRecorder:
         self._noted: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def note(self, session_factory: sessionmaker, token_id: str, address: str) -> bool:
+    def due(self, token_id: str) -> bool:
+        """True at most once per resolution per token in this process."""
         now_mono = time.monotonic()
         with self._lock:
             if now_mono - self._noted.get(token_id, -1e18) < self.resolution:
@@ -289,6 +290,11 @@ class UseRecorder:
             if len(self._noted) >= self.max_entries:
                 self._noted.clear()
             self._noted[token_id] = now_mono
+            return True
+
+    def note(self, session_factory: sessionmaker, token_id: str, address: str) -> bool:
+        if not self.due(token_id):
+            return False
         now = utcnow()
         cutoff = now - timedelta(seconds=self.resolution)
         try:
