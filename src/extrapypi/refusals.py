@@ -15,6 +15,7 @@ from .permissions import (
     Permission,
     Role,
 )
+from .services.tokens import token_refusal
 
 #: What the user tried, in words; ``{package}`` is the package's name where there is one.
 ACTIONS = {
@@ -49,6 +50,19 @@ def package_of(context):
     return None
 
 
+def project_of(context) -> str | None:
+    """The normalized name of the project a resource is about (an existing package, or one an
+    upload would create: ``resources.NewProject``), or None."""
+    for location in lineage(context):
+        package = getattr(location, "package", None)
+        if package is not None:
+            return package.normalized_name
+        name = getattr(location, "new_project_name", None)
+        if name is not None:
+            return name
+    return None
+
+
 def _maintains(identity, package) -> bool:
     """Listed as a maintainer, or a member of a team that is."""
     if any(maintainer.id == identity.id for maintainer in package.maintainers):
@@ -60,8 +74,19 @@ def _maintains(identity, package) -> bool:
     )
 
 
-def refusal_reason(identity, permission, package=None) -> str:
-    """``Forbidden: user 'x' (role) may not <action>: <the rule that refused>``."""
+def refusal_reason(identity, permission, package=None, context=None) -> str:
+    """``Forbidden: user 'x' (role) may not <action>: <the rule that refused>``.
+
+    For an API token whose limits refused, the limit that did (``services/tokens.py``).
+    """
+    grant = getattr(identity, "token", None)
+    if grant is not None:
+        project = project_of(context) if context is not None else None
+        if project is None and package is not None:
+            project = package.normalized_name
+        reason = token_refusal(grant, permission, project)
+        if reason is not None:
+            return reason
     role = Role(identity.role)
     who = f"user {identity.username!r} ({role})"
     name = repr(package.name) if package is not None else "this package"

@@ -21,6 +21,7 @@ from .permissions import (
 from .services import packages as package_service
 from .services import status as status_service
 from .services import teams as team_service
+from .services.names import InvalidName, normalize_name
 from .settings import get_app_settings
 
 
@@ -95,6 +96,18 @@ class PackageBrowser(PackageContainer):
 
 class JsonApi(PackageContainer):
     """``/pypi/<name>/json``: PyPI's JSON API."""
+
+
+class NewProject(Resource):
+    """A project an upload would create: carries its normalized name so the security policy
+    can hold an API token to its project list (``Permission.CREATE`` is asked here)."""
+
+    def __init__(self, request, name: str, parent=None):
+        super().__init__(request, parent, name)
+        try:
+            self.new_project_name = normalize_name(name)
+        except InvalidName:
+            self.new_project_name = name.lower()
 
 
 class LegacyUpload(Resource):

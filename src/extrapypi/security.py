@@ -1,15 +1,18 @@
-"""One security policy: HTTP Basic for pip/uv/twine, a server-side session (its token in a signed
-cookie) for browsers."""
+"""One security policy, three identity sources: HTTP Basic passwords for pip/uv/twine, API tokens
+(Basic with the username ``__token__``), and a server-side session (its token in a signed cookie)
+for browsers. Principals and ``permits`` are computed in one place for all three."""
 
 from pyramid.authentication import extract_http_basic_credentials
-from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.authorization import ACLDenied, ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.request import RequestLocalCache
 from pyramid.session import JSONSerializer, SignedCookieSessionFactory
 
 from .models import User
+from .models.meta import utcnow
 from .permissions import role_principal, roles_at_or_below, user_principal
+from .refusals import project_of
 from .services.accounts import (
     Account,
     CredentialCache,
@@ -22,10 +25,26 @@ from .services.index import index_serial
 from .services.sessions import end_session, open_session, session_user
 from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
+from .services.tokens import (
+    TOKEN_USERNAME,
+    TokenGrant,
+    TokenRefused,
+    UseRecorder,
+    dashboard_refusal,
+    grant_of,
+    note_refused_use,
+    token_refusal,
+    verify_token,
+)
 from .settings import get_app_settings
 
 BASIC = "basic"
 SESSION = "session"
+TOKEN = "token"
+#: Where a refused API token's reason is left for the forbidden view (a 401 that says which).
+TOKEN_REFUSED_KEY = "extrapypi.token_refused"
+#: Paths an API token may read: the client APIs and file downloads, never a dashboard page.
+TOKEN_PATH_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace")
 #: The cookie session's key for the server-side session token (``services/sessions.py``).
 SESSION_TOKEN_KEY = "auth.sid"
 #: Set by "remember me": the session cookie outlives the browser (``session_max_age``).
@@ -35,19 +54,28 @@ THROTTLED_KEY = "extrapypi.login_throttled"
 
 
 class Identity:
-    """Who is asking, and how they proved it (``basic`` or ``session``).
+    """Who is asking, and how they proved it (``basic``, ``token`` or ``session``).
 
     ``id``, ``username`` and ``role`` come from the login cache on most Basic requests; the
     ``user`` row is loaded through the request's session only when a view asks for it.
+    ``token`` is the API token's limits when one was used: ``permits`` narrows by it.
     """
 
-    __slots__ = ("_dbsession", "_user", "id", "method", "role", "username")
+    __slots__ = ("_dbsession", "_user", "id", "method", "role", "token", "username")
 
-    def __init__(self, account: Account, method: str, dbsession, user: User | None = None):
+    def __init__(
+        self,
+        account: Account,
+        method: str,
+        dbsession,
+        user: User | None = None,
+        token: TokenGrant | None = None,
+    ):
         self.id = account.id
         self.username = account.username
         self.role = account.role
         self.method = method
+        self.token = token
         self._dbsession = dbsession
         self._user = user
 
@@ -68,6 +96,15 @@ def account_of(user: User) -> Account:
     return Account(user.id, user.username, user.role)
 
 
+def _token_path(request) -> bool:
+    """The client APIs, the upload endpoint and file downloads: what a token is for."""
+    path = request.path_info
+    if path.startswith(TOKEN_PATH_PREFIXES) or (path == "/" and request.method == "POST"):
+        return True
+    segments = path.split("/")  # /packages/<name>/<version>/<file>: a download
+    return len(segments) == 5 and segments[1] == "packages" and "." in segments[4]
+
+
 class SecurityPolicy:
     def __init__(
         self,
@@ -76,8 +113,14 @@ class SecurityPolicy:
         throttle: LoginThrottle | None = None,
         session_max_age: int | None = None,
         login_cache: LoginCache | None = None,
+        token_cache: LoginCache | None = None,
     ):
         self.secret = secret.encode()
+        self.token_key = secret
+        self.token_cache = token_cache
+        self.token_uses = UseRecorder()
+        #: Refused uses of a real token are journaled at most once a minute per token.
+        self.token_refusals = UseRecorder()
         self.credential_cache = credential_cache
         self.login_cache = login_cache
         self.throttle = throttle
@@ -88,6 +131,8 @@ class SecurityPolicy:
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
         if credentials is not None:
+            if credentials.username == TOKEN_USERNAME:
+                return self._token_identity(request, credentials.password)
             return self._basic_identity(request, credentials.username, credentials.password)
         token = request.session.get(SESSION_TOKEN_KEY)
         if token is None:
@@ -134,6 +179,42 @@ class SecurityPolicy:
             cache.put(serial, username, password, account)
         return Identity(account, BASIC, request.dbsession, user)
 
+    def _token_identity(self, request, token: str) -> Identity | None:
+        """An API token: an HMAC and, on a cache miss, one query; never bcrypt."""
+        cache = self.token_cache
+        if cache is not None and cache.ttl <= 0:
+            cache = None
+        address = request.remote_addr or ""
+        factory = request.registry["dbsession_factory"]
+        if cache is not None:
+            serial = request.index_serial
+            entry = cache.get(serial, TOKEN_USERNAME, token)
+            if entry is not None:
+                account, grant = entry
+                if grant.expires is None or grant.expires > utcnow():
+                    self.token_uses.note(factory, grant.id, address)
+                    return Identity(account, TOKEN, request.dbsession, token=grant)
+        try:
+            if self.throttle is not None:
+                self.throttle.check(request.dbsession, TOKEN_USERNAME, address)
+            row = verify_token(request.dbsession, self.token_key, token)
+        except LoginThrottled as refusal:
+            request.environ[THROTTLED_KEY] = refusal
+            return None
+        except TokenRefused as refusal:
+            request.environ[TOKEN_REFUSED_KEY] = refusal
+            if refusal.token_id is None:  # a guess: it spends the address's login budget
+                if self.throttle is not None:
+                    self.throttle.failed(request.dbsession, TOKEN_USERNAME, address, False)
+            elif self.token_refusals.due(refusal.token_id):
+                note_refused_use(factory, refusal.token_id, str(refusal), address)
+            return None
+        account, grant = account_of(row.user), grant_of(row)
+        if cache is not None:
+            cache.put(serial, TOKEN_USERNAME, token, (account, grant))
+        self.token_uses.note(factory, grant.id, address)
+        return Identity(account, TOKEN, request.dbsession, row.user, grant)
+
     def identity(self, request) -> Identity | None:
         return self._identity.get_or_create(request)
 
@@ -156,7 +237,21 @@ class SecurityPolicy:
         return principals
 
     def permits(self, request, context, permission):
-        return self.acl.permits(context, self.effective_principals(request), permission)
+        """The ACL's answer, narrowed for an API token to its scope, projects and paths."""
+        principals = self.effective_principals(request)
+        result = self.acl.permits(context, principals, permission)
+        identity = self.identity(request)
+        if not result or identity is None or identity.token is None:
+            return result
+        if not _token_path(request):
+            reason = dashboard_refusal(identity.token)
+        else:
+            reason = token_refusal(identity.token, permission, project_of(context))
+        if reason is None:
+            return result
+        denied = ACLDenied("<token limits>", [], permission, principals, context)
+        denied.token_reason = reason
+        return denied
 
     def remember(self, request, user: User, persistent: bool = False, **kw) -> list:
         """Open a server-side session for ``user``; the cookie session carries its token."""
@@ -218,8 +313,13 @@ def includeme(config) -> None:
     config.registry["extrapypi.login_throttle"] = throttle
     login_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.login_cache"] = login_cache
+    # Verified API tokens per change serial, as passwords: revocation and owner changes move it.
+    token_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
+    config.registry["extrapypi.token_cache"] = token_cache
     config.set_security_policy(
-        SecurityPolicy(settings.secret, cache, throttle, settings.session_max_age, login_cache)
+        SecurityPolicy(
+            settings.secret, cache, throttle, settings.session_max_age, login_cache, token_cache
+        )
     )
     # Read once per request: the login cache and the index page cache share it.
     config.add_request_method(

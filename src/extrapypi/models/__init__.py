@@ -18,9 +18,11 @@ from .operations import DownloadCount, RetentionRule, WebhookDelivery, WebhookEn
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
+from .token import ApiToken
 from .user import User
 
 __all__ = [
+    "ApiToken",
     "Base",
     "DownloadCount",
     "File",

@@ -11,10 +11,13 @@ from sqlalchemy.orm import Session
 
 from .journal import IndexState
 from .package import Package
+from .token import ApiToken
 from .user import User
 
 #: The user columns authentication and authorization read.
 ACCESS_COLUMNS = ("username", "password_hash", "role", "is_active")
+#: The token columns token checks read (``last_used`` is not one: it moves without a bump).
+TOKEN_COLUMNS = ("scope", "projects", "expires", "revoked", "secret_hash")
 STATE_ID = 1
 _BUMPED_IN = "extrapypi.access_serial_bumped_in"
 
@@ -28,9 +31,11 @@ def changes_access(session: Session) -> bool:
     """Whether this flush changes authentication or authorization."""
     if any(isinstance(obj, User) for obj in session.new):
         return True
-    if any(isinstance(obj, (User, Package)) for obj in session.deleted):
+    if any(isinstance(obj, (User, Package, ApiToken)) for obj in session.deleted):
         return True
     for obj in session.dirty:
+        if isinstance(obj, ApiToken) and _changed(obj, TOKEN_COLUMNS):
+            return True
         if isinstance(obj, User) and _changed(obj, ACCESS_COLUMNS):
             return True
         if isinstance(obj, Package) and _changed(obj, ("maintainers",)):

@@ -131,6 +131,9 @@ class File(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
 
+    #: The name of the API token the uploader used, if any (shown as ``alice (token "ci")``).
+    upload_token: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
     release: Mapped[Release] = relationship(back_populates="files")
     uploader: Mapped[User | None] = relationship()
 

@@ -608,6 +608,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .operations import register as register_operations
 
     register_operations(commands)  # webhook ..., prune
+
+    from .cli_tokens import add_commands as add_token_commands
+
+    add_token_commands(commands)
     return parser
 
 

@@ -248,6 +248,8 @@ def validate_username(username: str) -> str:
         raise AccountError(
             "A username may not contain spaces, ':', '/', '\\' or control characters."
         )
+    if username == "__token__":
+        raise AccountError("'__token__' is the username for API tokens; choose another.")
     return username
 
 

@@ -151,12 +151,19 @@ class LoginThrottle:
             is not None
         )
 
-    def failed(self, dbsession: Session, username: str, address: str) -> None:
-        """Count a failure now, outside the request's transaction; drop those too old to count."""
+    def failed(self, dbsession: Session, username: str, address: str, account: bool = True) -> None:
+        """Count a failure now, outside the request's transaction; drop those too old to count.
+
+        ``account=False`` for a name that is no account (``__token__``: an unknown API token):
+        guesses spend the address's budget only, never pausing other token users.
+        """
         if not self.enabled:
             return
         now = utcnow()
-        rows = [{"key": key, "attempted": now} for key in self._keys(username, address)]
+        keys = self._keys(username, address)
+        if not account:  # the address's budget only (the pair's, lacking an address)
+            keys = [address_key(address) if address else pair_key(username, address)]
+        rows = [{"key": key, "attempted": now} for key in keys]
         oldest = now - timedelta(seconds=max(self.window, self.account_window))
         with dbsession.get_bind().begin() as connection:
             connection.execute(insert(LoginFailure), rows)

@@ -16,6 +16,7 @@ DASHBOARD_MODULES = (
     "extrapypi.views.setup",
     "extrapypi.views.audit",
     "extrapypi.views.error_pages",
+    "extrapypi.views.tokens",
 )
 
 

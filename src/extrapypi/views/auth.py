@@ -10,6 +10,8 @@ from pyramid.view import view_config
 from ..resources import Root
 from ..services.accounts import authenticate, touch_last_login
 from ..services.throttle import LoginThrottled
+from ..services.tokens import PREFIX as TOKEN_PREFIX
+from ..services.tokens import TOKEN_USERNAME
 from ..settings import get_app_settings
 
 
@@ -57,6 +59,9 @@ def login(request):
     came_from = request.POST.get("came_from", "")
     persistent = bool(request.POST.get("remember"))
     page = {"came_from": came_from, "username": username, "remember": persistent}
+    if username == TOKEN_USERNAME or password.startswith(TOKEN_PREFIX):
+        request.response.status = 400
+        return {**page, "error": "API tokens cannot log into the dashboard: use your password."}
     try:
         user = authenticate(
             request.dbsession,

@@ -16,7 +16,7 @@ from pyramid.view import exception_view_config, forbidden_view_config, notfound_
 from ..cross_site import SAFE_METHODS, CrossSiteRefused, browser_made, cross_site_reason
 from ..permissions import Permission
 from ..refusals import package_of, refusal_reason
-from ..security import THROTTLED_KEY
+from ..security import THROTTLED_KEY, TOKEN_REFUSED_KEY
 from ..services.throttle import LoginThrottled
 from ..settings import get_app_settings
 
@@ -88,6 +88,8 @@ def forbidden(exc, request):
     identity = request.identity
     if identity is None and THROTTLED_KEY in request.environ:
         return throttled_response(request.environ[THROTTLED_KEY])
+    if identity is None and TOKEN_REFUSED_KEY in request.environ:
+        return authentication_required(str(request.environ[TOKEN_REFUSED_KEY]))
     if identity is None and request.method not in SAFE_METHODS and browser_made(request):
         # Never a Basic challenge for a browser's POST: it would replay a saved password.
         reason = cross_site_reason(request) or (
@@ -103,6 +105,9 @@ def forbidden(exc, request):
         return authentication_required()
     if exc.detail and getattr(exc, "result", None) is None:
         return plain_error(HTTPForbidden, exc.detail)  # a reason a view gave
+    token_reason = getattr(getattr(exc, "result", None), "token_reason", None)
+    if token_reason is not None:
+        return plain_error(HTTPForbidden, token_reason)
     permission = getattr(getattr(exc, "result", None), "permission", None)
     reason = refusal_reason(identity, permission, package_of(request.context))
     return plain_error(HTTPForbidden, reason)

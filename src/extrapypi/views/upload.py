@@ -22,8 +22,8 @@ from pyramid.view import exception_view_config, view_config
 from ..permissions import Permission
 from ..refusals import refusal_reason
 from ..request import refuse_nul
-from ..resources import LegacyUpload, PackageResource, Root, SimpleIndex
-from ..security import BASIC
+from ..resources import LegacyUpload, NewProject, PackageResource, Root, SimpleIndex
+from ..security import BASIC, TOKEN
 from ..services.uploads import (
     ConcurrentUpload,
     Declared,
@@ -59,8 +59,9 @@ def _authorizer(request, context):
 
     def authorize(package, declared: Declared) -> None:
         if package is None:
-            if not request.has_permission(Permission.CREATE, context):
-                reason = refusal_reason(identity, Permission.CREATE)
+            new = NewProject(request, declared.name, parent=context)
+            if not request.has_permission(Permission.CREATE, new):
+                reason = refusal_reason(identity, Permission.CREATE, context=new)
                 raise UploadForbidden(f"{reason} (no package named {declared.name!r} exists yet)")
             return
         resource = PackageResource(
@@ -133,9 +134,10 @@ def upload(context, request):
     identity = request.identity
     if identity is None:
         raise HTTPForbidden()  # the forbidden view answers 401 with the Basic challenge
-    if identity.method != BASIC:
+    if identity.method not in (BASIC, TOKEN):
         raise authentication_required(
-            "Uploads need HTTP Basic credentials (twine -u/-p); a browser session cannot upload"
+            "Uploads need HTTP Basic credentials or an API token (twine -u/-p); "
+            "a browser session cannot upload"
         )
     limits = _limits(request)
     if (request.content_length or 0) > limits.upload_bytes + FORM_ALLOWANCE:
@@ -175,6 +177,8 @@ def upload(context, request):
         raise plain_error(HTTPConflict, str(refusal)) from None
     except UploadRefused as refusal:
         raise plain_error(HTTPBadRequest, str(refusal)) from None
+    if result.created and identity.token is not None:
+        result.file.upload_token = identity.token.name  # shown as: alice (token "ci-release")
     if result.created:
         outcome = "uploaded"
     elif result.restored:
