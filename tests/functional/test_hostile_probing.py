@@ -28,7 +28,8 @@ def answer(response) -> tuple:
         response.headers.get("WWW-Authenticate"),
         location,
         response.content_type,
-        None if location else response.body,  # a redirect's body repeats the path
+        # A redirect's body repeats the path; a styled page's "Log in" link names it too.
+        None if location else re.sub(rb"came_from=[^&\"]*", b"came_from=...", response.body),
     )
 
 
