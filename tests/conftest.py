@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import transaction
 import webtest
 
+import extrapypi.models
 from extrapypi import main, schema
 from extrapypi.models import Base, IndexState, get_tm_session
 from extrapypi.permissions import Role
@@ -149,6 +150,25 @@ def write_ini(path, settings: dict, port: int = 6543) -> str:
 @pytest.fixture(scope="session")
 def ini_file(base_settings, tmp_path_factory) -> str:
     return write_ini(tmp_path_factory.mktemp("ini") / "test.ini", base_settings)
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines_built_by_the_test(monkeypatch):
+    """Apps and in-process commands a test builds open engines of their own: close their
+    connections after the test, so a run never holds more than one test needs (the servers'
+    connection limits are shared with everything else on the machine)."""
+    built = []
+    get_engine = extrapypi.models.get_engine
+
+    def recording(*args, **kwargs):
+        engine = get_engine(*args, **kwargs)
+        built.append(engine)
+        return engine
+
+    monkeypatch.setattr(extrapypi.models, "get_engine", recording)
+    yield
+    for engine in built:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -54,8 +54,15 @@ def app_env(config_uri: str, logging: bool = True) -> Iterator[dict]:
         raise CommandError(f"no such configuration file: {config_uri}")
     if logging:
         setup_logging(config_uri)
-    with bootstrap(config_uri) as env, env["request"].tm:
-        yield env
+    with bootstrap(config_uri) as env:
+        try:
+            with env["request"].tm:
+                yield env
+        finally:
+            # A command's database connections end with it, also when it runs in-process.
+            engine = env["registry"].get("db_engine")
+            if engine is not None:
+                engine.dispose()
 
 
 def read_password(from_stdin: bool, stdin=None) -> str:
