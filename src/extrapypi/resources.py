@@ -183,6 +183,8 @@ class FileMetadataResource(FileResource):
 
 
 class Users(Resource):
+    admin_only = "administer users"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -200,6 +202,8 @@ class Users(Resource):
 class AuditLog(Resource):
     """``/audit/``: the journal, for admins."""
 
+    admin_only = "read the audit log"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -214,6 +218,8 @@ class UserResource(Resource):
 
 class Teams(Resource):
     """``/teams/``: team and namespace administration (admins only)."""
+
+    admin_only = "administer teams and namespaces"  # the refusal names it (refusals.admin_place)
 
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
@@ -252,6 +258,8 @@ class NamespaceResource(Resource):
 class Webhooks(Resource):
     """``/webhooks/``: webhook endpoints and their delivery log (admins only)."""
 
+    admin_only = "administer webhooks"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -276,6 +284,8 @@ class Metrics(Resource):
     The address is ``REMOTE_ADDR`` as the server hands it over: waitress rewrites it from
     ``X-Forwarded-For`` only for its ``trusted_proxy``, so a client cannot claim an address.
     """
+
+    admin_only = "read the metrics"  # the refusal names it (refusals.admin_place)
 
     def __acl__(self) -> list:
         from .services.metrics import address_allowed

@@ -89,3 +89,29 @@ def test_outsider_installer_is_told_both_rules(testapp, team, data, auth):
     assert response.status.endswith(
         "not one of its maintainers, and a maintainer would need the maintainer role or higher"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "action"),
+    [
+        ("GET", "/metrics", "read the metrics"),
+        ("GET", "/audit/", "read the audit log"),
+        ("GET", "/webhooks/", "administer webhooks"),
+        ("POST", "/webhooks/", "administer webhooks"),
+        ("GET", "/teams/", "administer teams and namespaces"),
+        ("POST", "/teams/new", "administer teams and namespaces"),
+        ("GET", "/packages/shared/retention", "administer 'shared'"),
+        ("POST", "/packages/shared/retention", "administer 'shared'"),
+        ("POST", "/packages/shared/quarantine", "quarantine 'shared' or lift its quarantine"),
+    ],
+)
+@pytest.mark.parametrize("who", ["inst", "dev"])
+def test_admin_pages_name_what_was_refused_and_the_admin_role(
+    testapp, team, auth, who, method, path, action
+):
+    # Not "administer users" everywhere, and never "takes the installer role" to an installer.
+    response = testapp.request(path, method=method, headers=auth(who), status=403)
+    role = {"inst": "installer", "dev": "developer"}[who]
+    assert response.status == (
+        f"403 Forbidden: user {who!r} ({role}) may not {action}: that takes the admin role"
+    )

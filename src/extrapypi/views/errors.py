@@ -104,7 +104,8 @@ def forbidden(exc, request):
     if exc.detail and getattr(exc, "result", None) is None:
         return plain_error(HTTPForbidden, exc.detail)  # a reason a view gave
     permission = getattr(getattr(exc, "result", None), "permission", None)
-    reason = refusal_reason(identity, permission, package_of(request.context))
+    context = request.context
+    reason = refusal_reason(identity, permission, package_of(context), context)
     return plain_error(HTTPForbidden, reason)
 
 
