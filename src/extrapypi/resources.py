@@ -225,6 +225,9 @@ class Teams(Resource):
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "TeamResource":
+        if not self.request.has_permission(Permission.ADMIN, self):
+            # As for users: who may not administer teams learns no team names (404 or 403).
+            return TeamResource(self.request, None, parent=self, name=key)
         team = team_service.get_team(self.request.dbsession, key)
         if team is None:
             raise KeyError(key)
@@ -232,6 +235,8 @@ class Teams(Resource):
 
 
 class TeamResource(Resource):
+    """One team; ``team`` is None only for a requester who may not administer teams."""
+
     def __init__(self, request, team, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.team = team
@@ -266,6 +271,8 @@ class Webhooks(Resource):
     def __getitem__(self, key: str) -> "WebhookResource":
         from .services.webhooks import get_endpoint
 
+        if not self.request.has_permission(Permission.ADMIN, self):
+            return WebhookResource(self.request, None, parent=self, name=key)  # as for teams
         endpoint = get_endpoint(self.request.dbsession, key) if key.isdigit() else None
         if endpoint is None:
             raise KeyError(key)
@@ -273,6 +280,8 @@ class Webhooks(Resource):
 
 
 class WebhookResource(Resource):
+    """One endpoint; ``endpoint`` is None only for a requester who may not administer them."""
+
     def __init__(self, request, endpoint, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.endpoint = endpoint
