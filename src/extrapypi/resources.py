@@ -216,6 +216,10 @@ class UserResource(Resource):
         self.user = user
 
 
+#: The views of ``/teams/`` itself (``views/teams.py``): never a team for a non-admin.
+TEAMS_VIEW_NAMES = frozenset({"new", "namespaces"})
+
+
 class Teams(Resource):
     """``/teams/``: team and namespace administration (admins only)."""
 
@@ -226,6 +230,8 @@ class Teams(Resource):
 
     def __getitem__(self, key: str) -> "TeamResource":
         if not self.request.has_permission(Permission.ADMIN, self):
+            if key in TEAMS_VIEW_NAMES:
+                raise KeyError(key)  # the view itself refuses (403), as for admins it answers
             # As for users: who may not administer teams learns no team names (404 or 403).
             return TeamResource(self.request, None, parent=self, name=key)
         team = team_service.get_team(self.request.dbsession, key)
