@@ -99,6 +99,10 @@ def view_label(request, status: int) -> str:
     return name
 
 
+#: Request methods with a label of their own; any other a client makes up is "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
+
+
 def metrics_tween_factory(handler, registry):
     def metrics_tween(request):
         start = time.perf_counter()
@@ -109,7 +113,8 @@ def metrics_tween_factory(handler, registry):
             return response
         finally:
             label = view_label(request, status)
-            REQUESTS.labels(label, request.method[:10], str(status)).inc()
+            method = request.method if request.method in METHODS else "other"
+            REQUESTS.labels(label, method, str(status)).inc()
             LATENCY.labels(label).observe(time.perf_counter() - start)
 
     return metrics_tween
