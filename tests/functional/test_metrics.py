@@ -197,6 +197,7 @@ def test_request_metrics_by_view_and_status(testapp, stored, auth):
     )
 
 
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # WebTest's lint, on purpose
 def test_typed_names_never_become_request_labels(testapp, stored, auth):
     # An anonymous browser sent to the login page (a 302) from any path it makes up: each label
     # is a series kept for the process's life, so the typed name must not be one.
