@@ -987,3 +987,19 @@ def test_merged_pages_answer_405_with_allow(testapp, merged, auth, method, path,
     response = testapp.request(path, method=method, headers=auth("admin"), status=405)
     assert response.headers["Allow"] == allowed
     refused(response, 405, f"{method} is not answered here", allowed)
+
+
+def test_removing_a_webhook_with_a_long_url_fits_the_session_cookie(testapp, world, engine):
+    # The flash message rides in the session cookie: 2,000 "é" once made it 16 KB (a 500).
+    from extrapypi.models import WebhookEndpoint
+    from extrapypi.services import webhooks
+
+    url = "https://hooks.example/" + "\u00e9" * 2000
+    tm, dbsession = world.session()
+    with tm:
+        hook = webhooks.create_endpoint(dbsession, url).id
+    token = log_in(testapp)
+    response = testapp.post(f"/webhooks/{hook}/delete", {"csrf_token": token}, status=303)
+    assert count(engine, WebhookEndpoint) == 0
+    page = response.follow(headers=BROWSER)
+    assert "Removed the webhook to https://hooks.example/" + "\u00e9" * 178 + "…" in page.text
