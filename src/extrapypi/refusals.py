@@ -26,7 +26,7 @@ ACTIONS = {
     Permission.YANK: "yank releases of {package}",
     Permission.MANAGE: "manage {package}",
     Permission.DELETE: "delete {package}",
-    Permission.ADMIN: "administer users",
+    Permission.ADMIN: "administer {package}",
     Permission.STATUS: "change the status of {package}",
     Permission.QUARANTINE: "quarantine {package} or lift its quarantine",
     Permission.ACCOUNT: "see an account page",
@@ -74,6 +74,18 @@ def _maintains(identity, package) -> bool:
     )
 
 
+def admin_place(context) -> str | None:
+    """What an admins-only place is for (``admin_only`` on a resource), or None elsewhere.
+
+    Such a place's own ACL grants nothing by the role tables, so they cannot say who may.
+    """
+    for location in lineage(context):
+        action = getattr(location, "admin_only", None)
+        if action:
+            return action
+    return None
+
+
 def refusal_reason(identity, permission, package=None, context=None) -> str:
     """``Forbidden: user 'x' (role) may not <action>: <the rule that refused>``.
 
@@ -89,6 +101,9 @@ def refusal_reason(identity, permission, package=None, context=None) -> str:
             return reason
     role = Role(identity.role)
     who = f"user {identity.username!r} ({role})"
+    place = admin_place(context) if context is not None else None
+    if place is not None:
+        return f"Forbidden: {who} may not {place}: that takes the admin role"
     name = repr(package.name) if package is not None else "this package"
     action = ACTIONS.get(permission, "do this").format(package=name)
     refused = f"Forbidden: {who} may not {action}"

@@ -196,6 +196,8 @@ class FileMetadataResource(FileResource):
 
 
 class Users(Resource):
+    admin_only = "administer users"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -213,6 +215,8 @@ class Users(Resource):
 class AuditLog(Resource):
     """``/audit/``: the journal, for admins."""
 
+    admin_only = "read the audit log"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
@@ -225,13 +229,24 @@ class UserResource(Resource):
         self.user = user
 
 
+#: The views of ``/teams/`` itself (``views/teams.py``): never a team for a non-admin.
+TEAMS_VIEW_NAMES = frozenset({"new", "namespaces"})
+
+
 class Teams(Resource):
     """``/teams/``: team and namespace administration (admins only)."""
+
+    admin_only = "administer teams and namespaces"  # the refusal names it (refusals.admin_place)
 
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "TeamResource":
+        if not self.request.has_permission(Permission.ADMIN, self):
+            if key in TEAMS_VIEW_NAMES:
+                raise KeyError(key)  # the view itself refuses (403), as for admins it answers
+            # As for users: who may not administer teams learns no team names (404 or 403).
+            return TeamResource(self.request, None, parent=self, name=key)
         team = team_service.get_team(self.request.dbsession, key)
         if team is None:
             raise KeyError(key)
@@ -239,6 +254,8 @@ class Teams(Resource):
 
 
 class TeamResource(Resource):
+    """One team; ``team`` is None only for a requester who may not administer teams."""
+
     def __init__(self, request, team, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.team = team
@@ -265,12 +282,16 @@ class NamespaceResource(Resource):
 class Webhooks(Resource):
     """``/webhooks/``: webhook endpoints and their delivery log (admins only)."""
 
+    admin_only = "administer webhooks"  # the refusal names it (refusals.admin_place)
+
     def __acl__(self) -> list:
         return [(Allow, role_principal(Role.ADMIN), ALL_PERMISSIONS), DENY_ALL]
 
     def __getitem__(self, key: str) -> "WebhookResource":
         from .services.webhooks import get_endpoint
 
+        if not self.request.has_permission(Permission.ADMIN, self):
+            return WebhookResource(self.request, None, parent=self, name=key)  # as for teams
         endpoint = get_endpoint(self.request.dbsession, key) if key.isdigit() else None
         if endpoint is None:
             raise KeyError(key)
@@ -278,6 +299,8 @@ class Webhooks(Resource):
 
 
 class WebhookResource(Resource):
+    """One endpoint; ``endpoint`` is None only for a requester who may not administer them."""
+
     def __init__(self, request, endpoint, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.endpoint = endpoint
@@ -289,6 +312,8 @@ class Metrics(Resource):
     The address is ``REMOTE_ADDR`` as the server hands it over: waitress rewrites it from
     ``X-Forwarded-For`` only for its ``trusted_proxy``, so a client cannot claim an address.
     """
+
+    admin_only = "read the metrics"  # the refusal names it (refusals.admin_place)
 
     def __acl__(self) -> list:
         from .services.metrics import address_allowed

@@ -172,3 +172,34 @@ def test_team_principals_come_from_the_policy(app, data, auth):
     finally:
         env["closer"]()
     assert [p for p in principals if p.startswith("team:")] == ["team:alpha", "team:crew"]
+
+
+#: Views that change state with no permission of their own, and why: the login and logout forms
+#: (anyone), the uploads (which check ``create``/``upload`` by hand: the package may not exist).
+NO_PERMISSION = {("Root", "login"), ("Root", "logout"), ("Root", ""), ("SimpleIndex", "")}
+NO_PERMISSION |= {("LegacyUpload", "")}
+#: Views that take Basic credentials from programs instead of a session form's CSRF token
+#: (each refuses cross-site browser requests instead: ``refuse_cross_site``).
+NO_CSRF = {("ReleaseResource", "yank"), ("ReleaseResource", "unyank")} | NO_PERMISSION - {
+    ("Root", "login"),
+    ("Root", "logout"),
+}
+
+
+def test_every_state_changing_view_names_its_permission_and_checks_csrf(app):
+    # Features merged side by side each add forms: none may fall back on the default (view)
+    # permission, nor switch the CSRF check off, without being listed above.
+    checked = 0
+    for view in app.registry.introspector.get_category("views"):
+        spec = view["introspectable"]
+        methods = spec["request_methods"]
+        methods = {methods} if isinstance(methods, str) else set(methods or ())
+        if spec["exception_only"] or not methods - {"GET", "HEAD"}:
+            continue
+        key = (getattr(spec["context"], "__name__", None), spec["name"])
+        granted = [r["value"] for r in view["related"] if r.category_name == "permissions"]
+        if key not in NO_PERMISSION:
+            assert granted and granted[0] in set(Permission) - {Permission.VIEW}, (key, granted)
+        assert (spec["require_csrf"] is False) is (key in NO_CSRF), key
+        checked += 1
+    assert checked >= 25

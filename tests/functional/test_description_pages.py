@@ -122,9 +122,7 @@ def test_description_rendered_at_upload_and_only_read_by_pages(
             started = time.thread_time()
             page = testapp.get(path, status=200)
             spent = (time.thread_time() - started) * 1000
-            assert (
-                page.html.select_one(".description h2").text == "Big"
-            )  # demoted below the page h1
+            assert page.html.select_one(".description h2").text == "Big"  # h1 demoted (dashboard)
             note = page.html.select_one(".description .description-note").text
             assert "longer than 64 KiB: only its beginning is shown" in note
             assert len(page.body) < 400_000

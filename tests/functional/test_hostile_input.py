@@ -762,3 +762,244 @@ def test_a_view_of_another_tree_is_404_not_400(testapp, world, auth, path, metho
     # Views for this kind of resource exist under another container only: no such page here.
     response = testapp.request(path, method=method, headers=auth("admin"), status=404)
     refused(response, 404, "Not Found")
+
+
+# --- the pages merged later: teams, namespaces, status, webhooks, retention, audit, metrics -----
+
+
+@pytest.fixture
+def merged(world):
+    """``world`` plus a team (admin a member, a namespace) and a webhook endpoint."""
+    from extrapypi.services import accounts, namespaces, teams, webhooks
+
+    tm, dbsession = world.session()
+    with tm:
+        team = teams.create_team(dbsession, "core", None)
+        teams.add_member(dbsession, team, accounts.get_user(dbsession, "admin"), None)
+        namespaces.grant(dbsession, "reserved", team, None)
+        hook = webhooks.create_endpoint(dbsession, "https://hooks.example/x").id
+    return hook
+
+
+MERGED_GET_ROUTES = [
+    "/teams/",
+    "/teams/core",
+    "/webhooks/",
+    "/webhooks/{hook}",
+    "/packages/demo/retention",
+    "/metrics",
+    "/namespaces",
+    "/namespace/reserved",
+    "/audit/?user=admin&package=demo&action=add+file&since=2020-01-01&until=2999-12-31",
+    "/setup/",
+]
+#: Every state-changing form of those pages, with fields that succeed with the right token.
+MERGED_FORMS = [
+    ("/teams/@@new", {"name": "evil"}),
+    ("/teams/@@namespaces", {"action": "grant", "owner": "team:core", "namespace": "evil"}),
+    ("/teams/@@namespaces", {"action": "revoke", "namespace": "reserved"}),
+    ("/teams/core", {"action": "add-member", "username": "dev"}),
+    ("/teams/core", {"action": "remove-member", "username": "admin"}),
+    ("/teams/core", {"action": "delete"}),
+    ("/webhooks/", {"url": "https://evil.example/", "events": "upload"}),
+    ("/webhooks/{hook}/delete", {}),
+    ("/packages/demo/retention", {"keep_last": "1", "prerelease_days": ""}),
+    ("/packages/demo/status", {"status": "archived", "reason": "x"}),
+    ("/packages/demo/quarantine", {"status": "quarantined", "reason": "x"}),
+    ("/packages/demo/team-maintainers", {"team": "core", "action": "add"}),
+]
+MERGED_FORM_IDS = [f"{path}:{fields.get('action', '')}" for path, fields in MERGED_FORMS]
+
+
+def merged_state(engine) -> tuple:
+    """What any of those forms changes: each records a journal entry, plus the rows themselves."""
+    from extrapypi.models import (
+        JournalEntry,
+        Namespace,
+        RetentionRule,
+        Team,
+        WebhookEndpoint,
+    )
+    from extrapypi.models.team import package_team_maintainers, team_members
+
+    with engine.connect() as connection:
+        statuses = connection.execute(sa.select(Package.status)).scalars().all()
+        tables = (team_members, package_team_maintainers)
+        rows = [
+            connection.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in tables
+        ]
+    models = (JournalEntry, Team, Namespace, WebhookEndpoint, RetentionRule, User, File)
+    return (*(count(engine, model) for model in models), *rows, tuple(statuses))
+
+
+def test_head_on_the_merged_get_routes_matches_get(testapp, merged):
+    log_in(testapp)
+    for path in MERGED_GET_ROUTES:
+        path = path.format(hook=merged)
+        get = testapp.get(path, headers=BROWSER)
+        head = testapp.head(path, headers=BROWSER)
+        assert head.status_int == get.status_int == 200, path
+        assert head.body == b"", path
+        assert head.content_type == get.content_type, path
+
+
+@pytest.mark.parametrize("token", [None, "", "wrong"])
+@pytest.mark.parametrize(("path", "fields"), MERGED_FORMS, ids=MERGED_FORM_IDS)
+def test_merged_forms_without_the_right_csrf_token_change_nothing(
+    testapp, merged, engine, path, fields, token
+):
+    path = path.format(hook=merged)
+    log_in(testapp)
+    before = merged_state(engine)
+    sent = fields if token is None else {**fields, "csrf_token": token}
+    response = testapp.post(path, sent, status=400)
+    refused(response, 400, "CSRF token is missing or out of date")
+    assert merged_state(engine) == before
+
+
+@pytest.mark.parametrize(("path", "fields"), MERGED_FORMS, ids=MERGED_FORM_IDS)
+def test_merged_forms_with_the_right_token_do_change_something(
+    testapp, merged, engine, path, fields
+):
+    # The control for the test above: these very fields, with the token, are a change.
+    path = path.format(hook=merged)
+    token = log_in(testapp)
+    before = merged_state(engine)
+    response = testapp.post(path, {**fields, "csrf_token": token}, status="*")
+    assert response.status_int in (201, 303), response.status
+    assert merged_state(engine) != before
+
+
+@pytest.mark.parametrize(("path", "fields"), MERGED_FORMS, ids=MERGED_FORM_IDS)
+@pytest.mark.parametrize("who", ["dev", None])
+def test_merged_forms_refuse_other_roles_and_change_nothing(
+    testapp, merged, engine, auth, path, fields, who
+):
+    # A developer who maintains nothing, or nobody: 403 (or the login challenge), nothing changed.
+    path = path.format(hook=merged)
+    before = merged_state(engine)
+    headers = auth(who) if who else {}
+    response = testapp.post(path, fields, headers=headers, status="*")
+    assert response.status_int == (403 if who else 401), response.status
+    assert merged_state(engine) == before
+
+
+HOSTILE_VALUES = [
+    "x" * 100_000,
+    "é" * 300,
+    "\u202e\ufeff",
+    "99999999999999999999999999",
+    "-1",
+    "\u00b2",  # a digit to str.isdigit, not to int()
+    "\r\nX-Injected: 1",
+    "<script>alert(1)</script>",
+    "team:",
+    "../../etc",
+]
+
+
+@pytest.mark.parametrize(("path", "fields"), MERGED_FORMS, ids=MERGED_FORM_IDS)
+def test_merged_forms_with_hostile_fields_never_5xx(testapp, merged, engine, path, fields):
+    path = path.format(hook=merged)
+    token = log_in(testapp)
+    response = testapp.post(path, {**fields, "csrf_token": token, "x": "\x00"}, status=400)
+    refused(response, 400, "NUL character")
+    for name in [n for n in fields if n != "action"] or ["extra"]:
+        for value in HOSTILE_VALUES:
+            sent = {**fields, name: value, "csrf_token": token}
+            response = testapp.post(path, sent, headers=BROWSER, status="*")
+            assert response.status_int in (201, 303, 400, 404), (name, value[:20], response.status)
+            assert "<script>alert" not in response.text
+            for _header, header_value in response.headerlist:
+                assert "\n" not in header_value and "X-Injected" not in header_value
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "until=9999-12-31",  # the day after it is past date.max
+        "since=0001-01-01&until=0001-01-01",
+        "since=9999-12-31&until=0001-01-01",
+        "page=99999999999999999999999",
+        "page=-5",
+        "since=2020-02-30&until=not-a-date",
+        "user=" + "x" * 5000,
+        "package=%22%3E%3Cscript%3Ealert(1)%3C/script%3E",
+        "action=%E2%80%AE%3Cscript%3Ealert(1)%3C/script%3E",
+    ],
+)
+def test_audit_log_with_hostile_filters_is_a_page(testapp, merged, auth, query):
+    response = testapp.get(f"/audit/?{query}", headers={**auth("admin"), **BROWSER}, status=200)
+    assert "<script>alert" not in response.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/webhooks/99999999999999999999999",  # past an INTEGER column (PostgreSQL: an error)
+        "/webhooks/2147483648",
+        "/webhooks/-1",
+        "/webhooks/0",
+        "/webhooks/%C2%B2",
+        "/webhooks/%D9%A1%D9%A2%D9%A3",
+        "/teams/" + "a" * 5000,
+        "/teams/%C3%A9",
+        "/namespace/a/b",
+        "/namespace/%C3%A9",
+        "/metrics/x",
+    ],
+)
+def test_merged_lookups_of_odd_names_are_404(testapp, merged, auth, path):
+    refused(testapp.get(path, headers=auth("admin"), status=404), 404, "Not Found")
+
+
+def test_retention_numbers_are_ascii_digits(testapp, merged, engine):
+    from extrapypi.models import RetentionRule
+
+    token = log_in(testapp)
+    for value in ("\u00b2", "\u0661\u0662", "1_0", " 1 2 "):
+        response = testapp.post(
+            "/packages/demo/retention", {"keep_last": value, "csrf_token": token}, status=400
+        )
+        assert "must be a whole number" in response.text
+    assert count(engine, RetentionRule) == 0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/teams/new", "POST"),
+        ("GET", "/teams/namespaces", "POST"),
+        ("PUT", "/teams/core", "GET, HEAD, POST"),
+        ("DELETE", "/webhooks/", "GET, HEAD, POST"),
+        ("GET", "/packages/demo/status", "POST"),
+        ("GET", "/packages/demo/quarantine", "POST"),
+        ("GET", "/packages/demo/team-maintainers", "POST"),
+        ("PATCH", "/packages/demo/retention", "GET, HEAD, POST"),
+        ("POST", "/metrics", "GET, HEAD"),
+        ("POST", "/namespaces", "GET, HEAD"),
+        ("DELETE", "/namespace/reserved", "GET, HEAD"),
+        ("POST", "/audit/", "GET, HEAD"),
+        ("POST", "/setup/", "GET, HEAD"),
+    ],
+)
+def test_merged_pages_answer_405_with_allow(testapp, merged, auth, method, path, allowed):
+    response = testapp.request(path, method=method, headers=auth("admin"), status=405)
+    assert response.headers["Allow"] == allowed
+    refused(response, 405, f"{method} is not answered here", allowed)
+
+
+def test_removing_a_webhook_with_a_long_url_fits_the_session_cookie(testapp, world, engine):
+    # The flash message rides in the session cookie: 2,000 "é" once made it 16 KB (a 500).
+    from extrapypi.models import WebhookEndpoint
+    from extrapypi.services import webhooks
+
+    url = "https://hooks.example/" + "\u00e9" * 2000
+    tm, dbsession = world.session()
+    with tm:
+        hook = webhooks.create_endpoint(dbsession, url).id
+    token = log_in(testapp)
+    response = testapp.post(f"/webhooks/{hook}/delete", {"csrf_token": token}, status=303)
+    assert count(engine, WebhookEndpoint) == 0
+    page = response.follow(headers=BROWSER)
+    assert "Removed the webhook to https://hooks.example/" + "\u00e9" * 178 + "…" in page.text

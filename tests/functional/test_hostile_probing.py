@@ -131,6 +131,39 @@ def test_user_lookup_happens_only_after_the_permission_check(testapp, data, auth
     assert "someone" not in seen
 
 
+@pytest.mark.parametrize(
+    ("container", "suffix"),
+    [("teams", ""), ("teams", "@@status"), ("webhooks", ""), ("webhooks", "delete")],
+)
+def test_team_and_webhook_pages_answer_alike_for_existing_and_missing(
+    testapp, data, auth, engine, container, suffix
+):
+    from extrapypi.services import teams, webhooks
+
+    data.user("root", Role.ADMIN)
+    data.user("inst", Role.INSTALLER)
+    tm, dbsession = data.session()
+    with tm:
+        teams.create_team(dbsession, "core", None)
+        endpoint_id = webhooks.create_endpoint(dbsession, "https://hooks.example/x").id
+    existing = {"teams": "core", "webhooks": str(endpoint_id)}[container]
+    missing = {"teams": "nosuchteam", "webhooks": str(endpoint_id + 1)}[container]
+    for headers in (auth("inst"), BROWSER, PIP):
+        answers = {
+            answer(
+                testapp.get(f"/{container}/{name}/{suffix}", headers=headers, expect_errors=True)
+            )
+            for name in (existing, missing)
+        }
+        assert len(answers) == 1, (headers, answers)
+    with captured_parameters(engine) as seen:
+        testapp.get("/teams/core/", headers=auth("inst"), status=403)
+    assert "core" not in seen  # not looked up at all
+    # Admins, who may look, do learn it.
+    testapp.get(f"/{container}/{missing}/", headers=auth("root"), status=404)
+    testapp.get(f"/{container}/{existing}/", headers=auth("root"), status=200)
+
+
 # --- item 10 -------------------------------------------------------------------------------
 
 

@@ -197,6 +197,33 @@ def test_request_metrics_by_view_and_status(testapp, stored, auth):
     )
 
 
+@pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # WebTest's lint, on purpose
+def test_typed_names_never_become_request_labels(testapp, stored, auth):
+    # An anonymous browser sent to the login page (a 302) from any path it makes up: each label
+    # is a series kept for the process's life, so the typed name must not be one.
+    for path in ("/packages/made-up-1", "/teams/made-up-2", "/users/made-up-3"):
+        testapp.get(path, headers=BROWSER, status=302)
+    for method in ("MADEUP1", "MADEUP2"):  # nor a method it makes up
+        testapp.request("/simple/", method=method, headers=auth("reader"), status=405)
+    views = {
+        s.labels["view"]
+        for s in scrape(testapp.get("/metrics", headers=auth("boss")))["extrapypi_http_requests"]
+    }
+    assert not [v for v in views if "made-up" in v], views
+    samples = scrape(testapp.get("/metrics", headers=auth("boss")))["extrapypi_http_requests"]
+    assert not [s for s in samples if "MADEUP" in s.labels["method"]]
+    assert sample("extrapypi_http_requests_total", view="SimpleIndex", method="other", status="405")
+    assert {"PackageBrowser", "TeamResource"} <= views
+    # A page that answers still names its view.
+    testapp.get("/packages/demo/retention", headers=auth("boss"))
+    assert sample(
+        "extrapypi_http_requests_total",
+        view="PackageResource:retention",
+        method="GET",
+        status="200",
+    )
+
+
 def test_dashboard_package_page_shows_downloads(testapp, stored):
     token = log_in(testapp, "reader")
     assert token

@@ -89,3 +89,71 @@ def test_outsider_installer_is_told_both_rules(testapp, team, data, auth):
     assert response.status.endswith(
         "not one of its maintainers, and a maintainer would need the maintainer role or higher"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "action"),
+    [
+        ("GET", "/metrics", "read the metrics"),
+        ("GET", "/audit/", "read the audit log"),
+        ("GET", "/webhooks/", "administer webhooks"),
+        ("POST", "/webhooks/", "administer webhooks"),
+        ("GET", "/teams/", "administer teams and namespaces"),
+        ("POST", "/teams/new", "administer teams and namespaces"),
+        ("GET", "/packages/shared/retention", "administer 'shared'"),
+        ("POST", "/packages/shared/retention", "administer 'shared'"),
+        ("POST", "/packages/shared/quarantine", "quarantine 'shared' or lift its quarantine"),
+    ],
+)
+@pytest.mark.parametrize("who", ["inst", "dev"])
+def test_admin_pages_name_what_was_refused_and_the_admin_role(
+    testapp, team, auth, who, method, path, action
+):
+    # Not "administer users" everywhere, and never "takes the installer role" to an installer.
+    response = testapp.request(path, method=method, headers=auth(who), status=403)
+    role = {"inst": "installer", "dev": "developer"}[who]
+    assert response.status == (
+        f"403 Forbidden: user {who!r} ({role}) may not {action}: that takes the admin role"
+    )
+
+
+@pytest.fixture
+def team_maintains(data):
+    """``shared`` maintained by the team ``core`` only (members: an installer, a maintainer)."""
+    from extrapypi.services import teams
+    from extrapypi.services.accounts import get_user
+    from extrapypi.services.packages import get_package
+
+    data.user("t-inst", Role.INSTALLER)
+    data.user("t-maint", Role.MAINTAINER)
+    data.user("t-dev", Role.DEVELOPER)
+    data.release_file("shared", "1.0")
+    tm, dbsession = data.session()
+    with tm:
+        team = teams.create_team(dbsession, "core", None)
+        for name in ("t-inst", "t-maint"):
+            teams.add_member(dbsession, team, get_user(dbsession, name), None)
+        teams.add_team_maintainer(dbsession, get_package(dbsession, "shared"), team, None)
+
+
+def test_team_members_are_told_they_maintain_it_and_what_their_role_lacks(
+    testapp, team_maintains, auth
+):
+    response = post(testapp, wheel_bytes("shared", "2.0"), auth("t-inst"), status=403)
+    assert response.status.endswith(
+        "may not upload to 'shared': it is one of its maintainers, but a maintainer needs "
+        "the maintainer role or higher for that"
+    )
+    response = testapp.post(
+        "/packages/shared/team-maintainers", {"team": "core"}, headers=auth("t-maint"), status=403
+    )
+    assert response.status == (
+        "403 Forbidden: user 't-maint' (maintainer) may not manage 'shared': it is one of its "
+        "maintainers, but a maintainer needs the developer role or higher for that"
+    )
+    # Not a member: told so, whatever the role.
+    response = testapp.post("/packages/shared/1.0/yank", headers=auth("t-dev"), status=403)
+    assert response.status.endswith(
+        "not one of its maintainers (its maintainers with the maintainer role or higher may, "
+        "and admins)"
+    )

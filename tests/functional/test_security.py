@@ -147,6 +147,30 @@ def test_anonymous_read_setting_opens_view_only(base_settings, clean, data, auth
     anonymous = webtest.TestApp(app, extra_environ={"HTTP_HOST": "example.com"})
     assert anonymous.get("/", headers=BROWSER).status_int == 200
     anonymous.get("/users/", headers=BROWSER, status=302)
+    # The pages merged later: what reads the index opens, what administers it does not.
+    data.release_file("demo", "1.0")
+    anonymous.get("/namespaces", status=200)
+    anonymous.get("/setup/", headers=BROWSER, status=200)
+    for path in ("/metrics", "/namespace/nothing-reserved"):
+        # /metrics: admins and scraper addresses only; both are API paths (no login page)
+        expected = 401 if path == "/metrics" else 404
+        anonymous.get(path, headers=BROWSER, status=expected)
+    for path in ("/teams/", "/webhooks/", "/audit/", "/packages/demo/retention"):
+        anonymous.get(path, headers=BROWSER, status=302)
+        response = anonymous.get(path, headers=PIP, status=401)
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="extrapypi"'
+    for path in ("/teams/@@new", "/webhooks/", "/packages/demo/status", "/packages/demo/retention"):
+        anonymous.post(path, {"name": "x", "url": "https://x.example/"}, status=401)
+
+
+def test_without_anonymous_read_the_merged_pages_challenge(testapp, data):
+    for path in ("/namespaces", "/namespace/x", "/metrics"):
+        response = testapp.get(path, headers=BROWSER, status=401)  # API paths: no login page
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="extrapypi"'
+        assert "Authentication required" in response.status
+    for path in ("/setup/", "/teams/", "/webhooks/", "/audit/"):
+        testapp.get(path, headers=BROWSER, status=302)
+        testapp.get(path, headers=PIP, status=401)
 
 
 def test_dashboard_can_be_switched_off(base_settings, clean, data, auth):

@@ -342,3 +342,14 @@ def test_password_change_in_a_request_that_refreshes_last_seen(app, data):
     )
     assert "bob · installer" in client.get("/account", headers=BROWSER, status=200).text
     assert session_count(data, "bob") == 1
+
+
+def test_account_page_title_is_its_title_and_the_sessions_card_is_in_the_page(app, data):
+    # A merge once put the "Log out everywhere" card inside the <title> block as well.
+    data.user("bob")
+    laptop = browser(app)
+    log_in(laptop, "bob")
+    page = laptop.get("/account", headers=BROWSER, status=200)
+    assert page.html.title.string == "My account · extrapypi"
+    assert page.text.count("Log out everywhere</button>") == 1
+    assert page.html.select_one("main form input[value=logout-everywhere]") is not None

@@ -112,6 +112,12 @@ def test_every_status_on_every_surface(testapp, data, auth, world, status):
         assert f'status-{status}">{status}</span>' in detail.text
         assert reason in detail.text
         assert f"{status}: {reason}" in listing.text
+    # ... and links (or names the downloads of) the files only when they are offered
+    release = testapp.get("/packages/demo/1.0/", headers=BROWSER)
+    for shown in (detail, release):
+        assert bool(re.search(r'/packages/demo/[^/"]+/demo-[^/"]+\.whl">', shown.text)) is offers
+        assert ("No files are offered: the project is quarantined." in shown.text) is not offers
+    assert ('class="download-counts"' in detail.text) is offers
 
 
 def test_html_status_reason_is_escaped(testapp, data, auth, world):

@@ -374,6 +374,8 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
         stated = action.help and "(default" in action.help
         if action.default is None or action.default is False or not action.help or stated:
             return action.help or ""
+        if action.default == "":
+            return action.help + " (default: none)"  # not "(default: )"
         return super()._get_help_string(action)
 
 
@@ -408,8 +410,9 @@ INIT_HELP = {
 def _describe_init_options(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:
         for option in action.option_strings:
-            if option in INIT_HELP and not action.help:
-                action.help = INIT_HELP[option]
+            if option in INIT_HELP and INIT_HELP[option] not in (action.help or ""):
+                # initialize_db's own help (its default) follows the warning, never replaces it
+                action.help = "; ".join(filter(None, (INIT_HELP[option], action.help)))
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:

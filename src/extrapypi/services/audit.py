@@ -63,7 +63,7 @@ def _conditions(chosen: AuditFilter) -> list:
         conditions.append(JournalEntry.action == chosen.action)
     if chosen.since:
         conditions.append(JournalEntry.submitted >= datetime.combine(chosen.since, time(), UTC))
-    if chosen.until:
+    if chosen.until and chosen.until < date.max:  # the last day there is: no upper bound
         end = datetime.combine(chosen.until + timedelta(days=1), time(), UTC)
         conditions.append(JournalEntry.submitted < end)
     return conditions

@@ -83,15 +83,24 @@ def count_upload(transaction, size: int) -> None:
 
 
 def view_label(request, status: int) -> str:
-    """A bounded label: the context's class and, for answered requests, the view name."""
+    """A bounded label: the context's class and, for answered requests, the view name.
+
+    Only a view that answered itself names a view: a refusal's redirect (an anonymous browser
+    sent to the login page) is under 400 too, and its ``view_name`` is whatever the client typed;
+    each label is a series kept for the life of the process.
+    """
     context = getattr(request, "context", None)
     if context is None:
         return "none"
     name = type(context).__name__
     view_name = getattr(request, "view_name", "")
-    if view_name and status < 400:
+    if view_name and status < 400 and getattr(request, "exception", None) is None:
         name += ":" + view_name[:40]
     return name
+
+
+#: Request methods with a label of their own; any other a client makes up is "other".
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"})
 
 
 def metrics_tween_factory(handler, registry):
@@ -104,7 +113,8 @@ def metrics_tween_factory(handler, registry):
             return response
         finally:
             label = view_label(request, status)
-            REQUESTS.labels(label, request.method[:10], str(status)).inc()
+            method = request.method if request.method in METHODS else "other"
+            REQUESTS.labels(label, method, str(status)).inc()
             LATENCY.labels(label).observe(time.perf_counter() - start)
 
     return metrics_tween

@@ -25,14 +25,21 @@ class NamespaceError(ValueError):
     """A grant or revocation that cannot be made; the message is for the user."""
 
 
+#: The longest namespace: as long as a project name may be (and the column holds).
+NAME_MAX = 200
+
+
 def normalize_namespace(name: str) -> str:
     """A namespace is a valid project name, kept normalized (``foo.bar`` → ``foo-bar``)."""
     try:
-        return normalize_name(name.strip())
+        normalized = normalize_name(name.strip())
     except ValueError:
         raise NamespaceError(
-            f"Invalid namespace {name!r}: it must be a valid project name."
+            f"Invalid namespace {name[:NAME_MAX]!r}: it must be a valid project name."
         ) from None
+    if len(normalized) > NAME_MAX:
+        raise NamespaceError(f"Invalid namespace: it has more than {NAME_MAX} characters.")
+    return normalized
 
 
 def depth(namespace: str) -> int:

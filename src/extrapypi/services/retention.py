@@ -194,7 +194,7 @@ def _parse_number(value: str, what: str) -> int | None:
     value = (value or "").strip()
     if not value:
         return None
-    if not value.isdigit() or len(value) > 6:
+    if not (value.isascii() and value.isdigit()) or len(value) > 6:  # "²" is a digit to isdigit
         raise RetentionError(f"{what} must be a whole number of 0 or more, or empty.")
     return int(value)
 

@@ -175,9 +175,12 @@ def list_endpoints(dbsession: Session) -> list[WebhookEndpoint]:
 
 def get_endpoint(dbsession: Session, endpoint_id) -> WebhookEndpoint | None:
     try:
-        return dbsession.get(WebhookEndpoint, int(endpoint_id))
+        number = int(endpoint_id)
     except (TypeError, ValueError, OverflowError):
         return None
+    if not 0 < number < 2**31:  # past an INTEGER column, PostgreSQL refuses the query itself
+        return None
+    return dbsession.get(WebhookEndpoint, number)
 
 
 def remove_endpoint(dbsession: Session, endpoint: WebhookEndpoint) -> None:

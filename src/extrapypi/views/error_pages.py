@@ -16,7 +16,7 @@ from pyramid.exceptions import BadCSRFToken
 from pyramid.renderers import render
 
 from ..resources import FileResource
-from .errors import API_PREFIXES, BROWSER_TYPES, CLIENT_TYPES
+from .errors import API_PREFIXES, BROWSER_TYPES, CLIENT_TYPES, is_file_path
 from .headers import HTML_ONLY
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ def wants_html_page(request) -> bool:
         path = request.path_info
     except UnicodeDecodeError:  # a path that names nothing here: the plain 400 says so
         return False
-    if path.startswith(API_PREFIXES):
-        return False
+    if path.startswith(API_PREFIXES) or is_file_path(path):
+        return False  # a download by its shape: also where traversal stopped short of the file
     if isinstance(getattr(request, "context", None), FileResource):
         return False
     if "text/html" not in request.headers.get("Accept", ""):

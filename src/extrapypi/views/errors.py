@@ -109,7 +109,8 @@ def forbidden(exc, request):
     if token_reason is not None:
         return plain_error(HTTPForbidden, token_reason)
     permission = getattr(getattr(exc, "result", None), "permission", None)
-    reason = refusal_reason(identity, permission, package_of(request.context))
+    context = request.context
+    reason = refusal_reason(identity, permission, package_of(context), context)
     return plain_error(HTTPForbidden, reason)
 
 

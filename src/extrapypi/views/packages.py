@@ -11,6 +11,7 @@ from ..services.client_setup import client_setup, install_command
 from ..services.description_html import polish_description
 from ..services.descriptions import description_html
 from ..services.project_facts import project_facts
+from ..services.status import offers_files
 from ..settings import get_app_settings
 
 
@@ -77,6 +78,7 @@ class PackageViews(DashboardViews):
             "releases": dashboard.releases_newest_first(package),
             "latest": latest,
             "is_prerelease": dashboard.is_prerelease,
+            "offers_files": offers_files(package.status),
             "facts": project_facts(latest),
             "description": page_description(self.request, latest),
             "index_url": index_url(self.request),
@@ -148,6 +150,7 @@ class ReleaseViews(DashboardViews):
             "latest": latest,
             "newer": newer,
             "is_prerelease": dashboard.is_prerelease,
+            "offers_files": offers_files(package.status),
             "facts": project_facts(release),
             "description": page_description(self.request, release),
             "install": install_command(setup, f"{package.normalized_name}=={release.version}"),

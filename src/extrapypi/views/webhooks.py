@@ -69,5 +69,7 @@ class WebhookViews:
     def delete(self):
         url = self.context.endpoint.url
         webhooks.remove_endpoint(self.request.dbsession, self.context.endpoint)
-        self.request.session.flash(f"Removed the webhook to {url}.")
+        # The flash rides in the session cookie (about 4 KB): a long URL is only named.
+        shown = url if len(url) <= 200 else url[:200] + "…"
+        self.request.session.flash(f"Removed the webhook to {shown}.")
         return HTTPSeeOther(location=self.request.resource_url(self.context.__parent__))
