@@ -332,3 +332,29 @@ def test_two_processes_never_deliver_one_event_twice(app, data, ini_file, receiv
     assert {d.state for d in deliveries(data)} == {"delivered"}
     sent = sorted(int(out.split()[1]) for out, _ in outputs)
     assert sum(sent) == 24
+
+
+def test_lock_conflicts_are_run_again_other_errors_are_not():
+    """MariaDB may abort one of two concurrent claims with a deadlock (1213): the claim is run
+    again whole; any other database error still surfaces."""
+    import pymysql
+    from sqlalchemy.exc import OperationalError
+
+    from extrapypi.services import webhooks
+
+    calls = []
+
+    def deadlocks_once():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("SELECT", {}, pymysql.err.OperationalError(1213, "Deadlock"))
+        return "claimed"
+
+    assert webhooks._again_on_conflict(deadlocks_once) == "claimed"
+    assert len(calls) == 2
+
+    def unreachable():
+        raise OperationalError("SELECT", {}, pymysql.err.OperationalError(2003, "Can't connect"))
+
+    with pytest.raises(OperationalError):
+        webhooks._again_on_conflict(unreachable)

@@ -13,8 +13,10 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 import secrets
 import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 
 from pyramid.events import NewRequest
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..models import JournalEntry, WebhookDelivery, WebhookEndpoint
@@ -353,10 +356,43 @@ def post(claimed: Claimed, timeout: float) -> tuple[int | None, str]:
     return status, f"HTTP {status}"
 
 
+#: Lock conflicts a database resolves by aborting one transaction: MySQL/MariaDB deadlock and
+#: lock wait timeout, PostgreSQL deadlock and serialization failure. Safe to run again whole.
+TRANSIENT_MYSQL_ERRORS = (1205, 1213)
+TRANSIENT_SQLSTATES = ("40P01", "40001")
+
+
+def _transient(error: DBAPIError) -> bool:
+    orig = error.orig
+    if getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    args = getattr(orig, "args", ())
+    return bool(args) and args[0] in TRANSIENT_MYSQL_ERRORS
+
+
+def _again_on_conflict(work, attempts: int = 5):
+    """Run a short transaction again when the database aborted it for a lock conflict: two
+    workers claiming at once can deadlock on MariaDB's gap locks even with SKIP LOCKED."""
+    for attempt in range(attempts):
+        try:
+            return work()
+        except DBAPIError as error:
+            if attempt == attempts - 1 or not _transient(error):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter only
+    raise AssertionError("unreachable")
+
+
 def claim_due(
     session_factory: sessionmaker, settings: WebhookSettings, now: datetime | None = None
 ) -> list[Claimed]:
     """Take up to ``batch`` due deliveries for this worker, in one short transaction."""
+    return _again_on_conflict(lambda: _claim_due(session_factory, settings, now))
+
+
+def _claim_due(
+    session_factory: sessionmaker, settings: WebhookSettings, now: datetime | None
+) -> list[Claimed]:
     now = now or utcnow()
     token = secrets.token_hex(16)
     due = (
@@ -422,13 +458,17 @@ def _finish(
         values["next_attempt"] = now + settings.delay(claimed.attempts)
         report.retrying += 1
         log.info("webhook %s to %s failed (%s), will retry", claimed.id, claimed.url, error)
-    with session_factory() as session, session.begin():
-        session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == claimed.id)
-            .values(values)
-            .execution_options(synchronize_session=False)
-        )
+
+    def write() -> None:
+        with session_factory() as session, session.begin():
+            session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == claimed.id)
+                .values(values)
+                .execution_options(synchronize_session=False)
+            )
+
+    _again_on_conflict(write)
 
 
 def deliver_due(
