@@ -511,7 +511,9 @@ def _check_release_files(
 ) -> None:
     """No second spelling of a file already in the release; one sdist per release, as PyPI."""
     for file in release.files:
-        if same_file(file.filename, filename, checked.normalized_name, checked.version):
+        if file.filename != filename and same_file(
+            file.filename, filename, checked.normalized_name, checked.version
+        ):
             raise UploadRefused(
                 f"File already exists: {file.filename!r} is the same file under another "
                 "spelling of its name; upload a new version instead"
@@ -523,7 +525,7 @@ def _check_release_files(
     dbsession.execute(select(Release.id).where(Release.id == release.id).with_for_update())
     sdist = dbsession.scalars(
         select(File.filename)
-        .where(File.release_id == release.id, File.filetype == SDIST)
+        .where(File.release_id == release.id, File.filetype == SDIST, File.filename != filename)
         .with_for_update(read=True)
     ).first()
     if sdist is not None:
