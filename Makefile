@@ -26,8 +26,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests alembic bench
 	$(BIN)/ruff format --check src tests alembic bench
 
+# Two workers by default (the CI machine has two cores); PYTEST_JOBS=0 runs in one process.
+PYTEST_JOBS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_JOBS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

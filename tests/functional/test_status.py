@@ -118,6 +118,11 @@ def test_every_status_on_every_surface(testapp, data, auth, world, status):
         assert bool(re.search(r'/packages/demo/[^/"]+/demo-[^/"]+\.whl">', shown.text)) is offers
         assert ("No files are offered: the project is quarantined." in shown.text) is not offers
     assert ('class="download-counts"' in detail.text) is offers
+    # a quarantined project offers no install command and no "installed by default" release
+    for shown in (detail, release):
+        assert ("pip install --index-url" in shown.text) is offers
+        assert ("installed by default" in shown.text) is offers
+        assert ('id="quarantine-notice"' in shown.text) is not offers
 
 
 def test_html_status_reason_is_escaped(testapp, data, auth, world):
