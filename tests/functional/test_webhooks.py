@@ -358,3 +358,20 @@ def test_lock_conflicts_are_run_again_other_errors_are_not():
 
     with pytest.raises(OperationalError):
         webhooks._again_on_conflict(unreachable)
+
+
+def test_logs_name_the_receiver_host_but_never_its_secret_path(app, data, receiver, caplog):
+    secret_path = "/services/T000/B000/s3cr3t-path-token"
+    add_endpoint(data, receiver.url.rstrip("/") + secret_path + "?key=hidden")
+    receiver.fail = 1
+    data.release_file("Demo", "1.0")
+    with caplog.at_level("INFO", logger="extrapypi.services.webhooks"):
+        assert deliver(app).retrying == 1
+        assert deliver(app).delivered == 1
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    host = receiver.url.split("//", 1)[1].split("/", 1)[0]
+    assert f"delivered to http://{host}/…" in logged
+    assert "will retry" in logged
+    assert "s3cr3t" not in logged and "hidden" not in logged
+    paths = [r["path"] for r in receiver.requests]
+    assert len(paths) == 2 and all(p.endswith(secret_path + "?key=hidden") for p in paths)

@@ -132,6 +132,14 @@ def validate_url(url: str) -> str:
     return url
 
 
+def loggable_url(url: str) -> str:
+    """The endpoint as logs show it: scheme and host only (receivers such as Slack's put the
+    secret in the path, and logs travel further than the database)."""
+    parts = urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query else "/"
+    return f"{parts.scheme}://{parts.netloc}{rest}"
+
+
 def parse_events(events: str | list[str] | None) -> str:
     """``upload,yank`` or a list → the stored form; empty or ``*`` → every event."""
     if events is None:
@@ -449,15 +457,19 @@ def _finish(
     if not error:
         values.update(state="delivered", finished=now)
         report.delivered += 1
-        log.info("webhook %s delivered to %s", claimed.id, claimed.url)
+        log.info("webhook %s delivered to %s", claimed.id, loggable_url(claimed.url))
     elif claimed.attempts >= settings.max_attempts:
         values.update(state="failed", finished=now)
         report.failed += 1
-        log.warning("webhook %s to %s failed for good: %s", claimed.id, claimed.url, error)
+        log.warning(
+            "webhook %s to %s failed for good: %s", claimed.id, loggable_url(claimed.url), error
+        )
     else:
         values["next_attempt"] = now + settings.delay(claimed.attempts)
         report.retrying += 1
-        log.info("webhook %s to %s failed (%s), will retry", claimed.id, claimed.url, error)
+        log.info(
+            "webhook %s to %s failed (%s), will retry", claimed.id, loggable_url(claimed.url), error
+        )
 
     def write() -> None:
         with session_factory() as session, session.begin():
