@@ -3,7 +3,9 @@ and GitHub Actions' ``ACTIONS_ID_TOKEN_REQUEST_URL`` endpoint (``/token?audience
 ``Authorization: Bearer <request token>`` check). It counts every request it answers.
 
 In a test: ``Issuer.start()`` (a thread). As a process (for uv end to end):
-``python tests/oidc_issuer.py PORT REQUEST_TOKEN CLAIMS_JSON`` prints its URL when it listens.
+``python tests/oidc_issuer.py PORT REQUEST_TOKEN OVERRIDES_FILE`` prints its URL when it
+listens; ``/token`` reads the JSON overrides file on every request (claims to change, and
+``_offset``: seconds added to iat, nbf and exp), and ``/requests`` lists what it was asked.
 """
 
 import json
@@ -19,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 
 class Issuer:
-    def __init__(self, server: ThreadingHTTPServer, request_token: str = "", claims=None):
+    def __init__(self, server: ThreadingHTTPServer, request_token: str = "", overrides=""):
         self.server = server
         host, port = server.server_address[:2]
         self.url = f"http://{host}:{port}"
@@ -29,13 +31,13 @@ class Issuer:
         #: Keys published in the JWKS, by kid (a rotation test adds one).
         self.published = {"rsa-1": self.rsa_key, "ec-1": self.ec_key}
         self.request_token = request_token
-        #: The claims ``/token`` puts in the JWTs it mints for the CI job.
-        self.job_claims = claims or {}
+        #: A JSON file of claim overrides ``/token`` reads for each JWT it mints.
+        self.overrides_path = overrides
 
     @classmethod
-    def start(cls, port: int = 0, request_token: str = "", claims=None) -> "Issuer":
+    def start(cls, port: int = 0, request_token: str = "", overrides: str = "") -> "Issuer":
         server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        issuer = cls(server, request_token, claims)
+        issuer = cls(server, request_token, overrides)
         server.issuer = issuer
         threading.Thread(target=server.serve_forever, daemon=True).start()
         return issuer
@@ -74,8 +76,10 @@ class Issuer:
             "workflow_ref": "acme/widget/.github/workflows/release.yml@refs/heads/main",
             "ref": "refs/heads/main",
             "run_id": "4242",
-            **self.job_claims,
         }
+        offset = overrides.pop("_offset", 0)
+        for name in ("iat", "nbf", "exp"):
+            claims[name] += offset
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
@@ -105,6 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         issuer: Issuer = self.server.issuer
         parts = urlsplit(self.path)
+        if parts.path == "/requests":
+            return self._json(200, {"requests": issuer.requests})
         issuer.requests.append(parts.path)
         if parts.path == "/.well-known/openid-configuration":
             return self._json(200, {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"})
@@ -114,12 +120,15 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("Authorization") != f"Bearer {issuer.request_token}":
                 return self._json(401, {"message": "bad request token"})
             audience = parse_qs(parts.query).get("audience", [""])[0]
-            return self._json(200, {"value": issuer.token(audience)})
+            overrides = {}
+            if issuer.overrides_path:
+                with open(issuer.overrides_path) as file:
+                    overrides = json.load(file)
+            return self._json(200, {"value": issuer.token(audience, **overrides)})
         return self._json(404, {"message": "not found"})
 
 
 if __name__ == "__main__":
-    port, request_token, claims = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-    issuer = Issuer.start(port, request_token, claims)
+    issuer = Issuer.start(int(sys.argv[1]), sys.argv[2], sys.argv[3])
     print(issuer.url, flush=True)
     threading.Event().wait()
