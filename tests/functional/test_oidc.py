@@ -86,7 +86,7 @@ def widget(data, issuer):
 def mint(client, token, status=200):
     return client.post_json(
         "/_/oidc/mint-token", {"token": token}, status=status, expect_errors=status != 200
-    )
+    )  # status None: any
 
 
 def refusal(response, status, code, part):
@@ -376,3 +376,51 @@ def test_issuer_settings_refuse_plain_http_off_loopback():
         {"extrapypi.oidc.issuers": "https://a.example http://127.0.0.1:8 http://localhost:9"}
     )
     assert settings.issuers == ("https://a.example", "http://127.0.0.1:8", "http://localhost:9")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"exp": 10**20},
+        {"aud": {"x": 1}},
+        {"exp": "soon"},
+        {"iat": 10**20},
+        {"repository": {"nested": True}},
+    ],
+    ids=["huge-exp", "aud-object", "exp-text", "iat-future", "claim-object"],
+)
+def test_hostile_claims_get_a_4xx(client, issuer, widget, overrides):
+    response = mint(client, issuer.token(AUDIENCE, **overrides), None)
+    assert 200 <= response.status_int < 500, response.text
+
+
+@pytest.mark.parametrize(
+    "body", [b"[]", b'{"token": ["x"]}', b'{"token": null}', b"\xff\xfe", b"{" * 5000]
+)
+def test_hostile_bodies_get_a_4xx(client, body):
+    response = client.post(
+        "/_/oidc/mint-token", body, content_type="application/json", expect_errors=True
+    )
+    assert 400 <= response.status_int < 500 and response.json["errors"], response.text
+    burn = client.post(
+        "/_/oidc/burn-token", body, content_type="application/json", expect_errors=True
+    )
+    assert 400 <= burn.status_int < 500 and burn.json["errors"], burn.text
+
+
+def test_hostile_headers_get_a_4xx(client, issuer, widget):
+    import base64
+    import json as json_module
+
+    def part(value) -> str:
+        raw = json_module.dumps(value).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    payload = part(issuer.claims(AUDIENCE))
+    for header in ({"alg": ["RS256"]}, {"alg": "RS256", "kid": 7}, {"alg": "RS256", "kid": None}):
+        token = f"{part(header)}.{payload}.c2ln"
+        response = mint(client, token, None)
+        assert 400 <= response.status_int < 500, response.text
+    listed = part(issuer.claims(AUDIENCE, iss=[issuer.url]))
+    response = mint(client, f"{part({'alg': 'RS256', 'kid': 'rsa-1'})}.{listed}.c2ln", 422)
+    refusal(response, 422, "unknown-issuer", "is not one this index trusts")

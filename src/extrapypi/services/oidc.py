@@ -57,6 +57,8 @@ LEEWAY_SECONDS = 60
 #: PEP 807: not less than 15 minutes, not more than 6 hours.
 MINTED_LIFETIME = timedelta(minutes=15, seconds=1)  # whole seconds of at least 900 s
 MAX_TOKEN_LENGTH = 16 * 1024
+#: How long a used JWT id is remembered at most (its ``exp`` decides, up to this).
+MAX_REPLAY_MEMORY = timedelta(days=366)
 MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_CLAIMS = 20
 CLAIM_MAX = 255
@@ -343,7 +345,10 @@ def _use_once(dbsession: Session, claims: dict, token: str) -> None:
     )
     if dbsession.get(UsedJwt, key) is not None:
         raise refusal
-    expires = datetime.fromtimestamp(int(claims["exp"]), UTC) + timedelta(seconds=LEEWAY_SECONDS)
+    # Kept until the JWT expires; an absurd ``exp`` (year 10**20) is kept for a year instead.
+    ceiling = now.timestamp() + MAX_REPLAY_MEMORY.total_seconds()
+    exp = min(float(claims["exp"]) + LEEWAY_SECONDS, ceiling)
+    expires = datetime.fromtimestamp(exp, UTC)
     try:
         with dbsession.begin_nested():
             dbsession.add(UsedJwt(key=key, expires=expires))
