@@ -181,18 +181,24 @@ def test_token_without_jti_mints_once(client, issuer, widget):
     refusal(mint(client, token, 422), 422, "replayed-token", "was used already")
 
 
-def test_expired_jtis_are_pruned(client, issuer, widget, data, engine):
+def test_expired_jtis_and_old_minted_tokens_are_pruned(client, issuer, widget, data, engine):
     from datetime import timedelta
 
     from extrapypi.models.meta import utcnow
 
+    old = mint(client, issuer.token(AUDIENCE)).json["token"][6:18]
+    recent = mint(client, issuer.token(AUDIENCE)).json["token"][6:18]
     tm, dbsession = data.session()
     with tm:
         dbsession.add(UsedJwt(key="0" * 64, expires=utcnow() - timedelta(seconds=1)))
-    assert mint(client, issuer.token(AUDIENCE)).json["success"]
+        dbsession.get(ApiToken, old).expires = utcnow() - timedelta(days=1, seconds=1)
+        dbsession.get(ApiToken, recent).expires = utcnow() - timedelta(hours=23)
+    newest = mint(client, issuer.token(AUDIENCE)).json["token"][6:18]
     with engine.connect() as connection:
         keys = connection.execute(sa.select(UsedJwt.key)).scalars().all()
-    assert len(keys) == 1 and keys[0] != "0" * 64
+        tokens = set(connection.execute(sa.select(ApiToken.id)).scalars())
+    assert len(keys) == 3 and "0" * 64 not in keys
+    assert tokens == {recent, newest}  # listed a day past expiry, then deleted
 
 
 @pytest.mark.parametrize("algorithm", ["none", "HS256"])
@@ -215,6 +221,23 @@ def test_unknown_kid(client, issuer, widget):
     response = mint(client, token, 422)
     refusal(response, 422, "unknown-key", "signing key 'rsa-9', which")
     assert issuer.requests.count("/jwks") >= 1
+
+
+def test_issuer_down_is_a_503_that_says_so(issuer):
+    """A listed issuer that does not answer: 503 naming it; asked again only after
+    jwks_refresh_seconds, the requests between refused the same way (never a 500)."""
+    down = "http://127.0.0.1:9"  # nothing listens on the discard port
+    settings = oidc_service.OidcSettings((down,), timeout=1)
+    keys = oidc_service.KeyCache(settings)
+    token = issuer.token(AUDIENCE, iss=down)
+    with pytest.raises(oidc_service.OidcRefused) as first:
+        oidc_service.verify_identity_token(token, settings, keys, AUDIENCE)
+    assert (first.value.code, first.value.status) == ("issuer-unavailable", 503)
+    assert f"could not fetch the signing keys of {down}" in first.value.description
+    with pytest.raises(oidc_service.OidcRefused) as again:
+        oidc_service.verify_identity_token(token, settings, keys, AUDIENCE)
+    assert (again.value.code, again.value.status) == ("issuer-unavailable", 503)
+    assert "try again in a minute" in again.value.description
 
 
 def test_key_rotation_refetches_the_jwks(client, issuer, widget):

@@ -57,6 +57,8 @@ LEEWAY_SECONDS = 60
 #: PEP 807: not less than 15 minutes, not more than 6 hours.
 MINTED_LIFETIME = timedelta(minutes=15, seconds=1)  # whole seconds of at least 900 s
 MAX_TOKEN_LENGTH = 16 * 1024
+#: How long an expired minted token stays listed before it is deleted.
+MINTED_KEPT = timedelta(days=1)
 #: How long a used JWT id is remembered at most (its ``exp`` decides, up to this).
 MAX_REPLAY_MEMORY = timedelta(days=366)
 MAX_DOCUMENT_BYTES = 1024 * 1024
@@ -218,6 +220,12 @@ class KeyCache:
                             f"could not fetch the signing keys of {issuer}: {error}",
                             503,
                         ) from None
+        if keys is None:  # the last fetch failed moments ago: not asked again before the refresh
+            raise OidcRefused(
+                "issuer-unavailable",
+                f"the signing keys of {issuer} could not be fetched; try again in a minute",
+                503,
+            )
         if kid is None and len(keys) == 1:
             return next(iter(keys.values()))
         if kid not in keys:
@@ -336,6 +344,11 @@ def _use_once(dbsession: Session, claims: dict, token: str) -> None:
     """Record the JWT as used (until it expires); refuse it if it was, and prune old ones."""
     now = utcnow()
     dbsession.execute(delete(UsedJwt).where(UsedJwt.expires < now))
+    # Minted tokens are kept a day past their expiry (the dashboard's token list shows them),
+    # then go: every CI run makes one. Their uploads and journal entries stay.
+    dbsession.execute(
+        delete(ApiToken).where(ApiToken.publisher != "", ApiToken.expires < now - MINTED_KEPT)
+    )
     jti = claims.get("jti")
     seed = f"{claims['iss']}\x00{jti}" if isinstance(jti, str) and jti else token
     key = hashlib.sha256(seed.encode()).hexdigest()
