@@ -8,6 +8,7 @@ import argparse
 
 from ..models import TrustedPublisher
 from ..services import oidc as oidc_service
+from ..services.names import InvalidName, normalize_name
 from ..services.packages import get_package
 from .cli import OK, CommandError, _command, _count, _print, _user_or_fail, app_env
 
@@ -63,9 +64,10 @@ def cmd_publisher_list(args: argparse.Namespace) -> int:
         dbsession = env["request"].dbsession
         publishers = oidc_service.list_publishers(dbsession)
         if args.project:
-            name = args.project
-            package = get_package(dbsession, name)
-            wanted = package.normalized_name if package else name.lower()
+            try:
+                wanted = normalize_name(args.project)
+            except InvalidName:
+                raise CommandError(f"{args.project!r} is not a valid project name") from None
             publishers = [p for p in publishers if p.project == wanted]
         lines = [describe(p) for p in publishers]
     _print(*lines, _count(len(lines), "publisher"))
