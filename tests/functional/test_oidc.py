@@ -418,7 +418,7 @@ def test_hostile_claims_get_a_4xx(client, issuer, widget, overrides):
 
 
 @pytest.mark.parametrize(
-    "body", [b"[]", b'{"token": ["x"]}', b'{"token": null}', b"\xff\xfe", b"{" * 5000]
+    "body", [b"[]", b'{"token": ["x"]}', b'{"token": null}', b"\xff\xfe", b"{" * 5000, b"[" * 60000]
 )
 def test_hostile_bodies_get_a_4xx(client, body):
     response = client.post(
@@ -444,6 +444,9 @@ def test_hostile_headers_get_a_4xx(client, issuer, widget):
         token = f"{part(header)}.{payload}.c2ln"
         response = mint(client, token, None)
         assert 400 <= response.status_int < 500, response.text
+    deep = base64.urlsafe_b64encode(b"[" * 9000).rstrip(b"=").decode()
+    for token in (f"{deep}.{payload}.c2ln", f"{part({'alg': 'RS256'})}.{deep}.c2ln"):
+        refusal(mint(client, token, 422), 422, "invalid-token", "not a well-formed JWT")
     listed = part(issuer.claims(AUDIENCE, iss=[issuer.url]))
     response = mint(client, f"{part({'alg': 'RS256', 'kid': 'rsa-1'})}.{listed}.c2ln", 422)
     refusal(response, 422, "unknown-issuer", "is not one this index trusts")

@@ -212,7 +212,13 @@ class KeyCache:
                 self._fetched[issuer] = time.monotonic()
                 try:
                     keys = self._keys[issuer] = self._fetch(issuer)
-                except (OSError, ValueError, jwt.PyJWKSetError, jwt.PyJWKError) as error:
+                except (
+                    OSError,
+                    ValueError,
+                    RecursionError,
+                    jwt.PyJWKSetError,
+                    jwt.PyJWKError,
+                ) as error:
                     log.warning("could not fetch the signing keys of %s: %s", issuer, error)
                     if keys is None:
                         raise OidcRefused(
@@ -275,7 +281,7 @@ def verify_identity_token(
     try:
         header = jwt.get_unverified_header(token)
         unverified = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+    except (jwt.PyJWTError, RecursionError):  # a deeply nested JSON part, too
         raise OidcRefused("invalid-token", "the token is not a well-formed JWT") from None
     algorithm = header.get("alg")
     if algorithm not in ALGORITHMS:

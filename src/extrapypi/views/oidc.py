@@ -62,7 +62,7 @@ def _json_body(request) -> dict:
         raise oidc_service.OidcRefused("invalid-payload", "the request body is too large", 413)
     try:
         body = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise oidc_service.OidcRefused(
             "invalid-payload", 'the body must be JSON: {"token": "<JWT>"}', 400
         ) from None
