@@ -200,7 +200,8 @@ class KeyCache:
         if not isinstance(jwks_uri, str) or _origin(jwks_uri) != _origin(issuer):
             raise ValueError(f"its jwks_uri {jwks_uri!r} is not on the issuer's own origin")
         keyset = jwt.PyJWKSet.from_dict(self._get_json(jwks_uri))
-        return {key.key_id: key for key in keyset.keys}
+        # Public keys only: a symmetric ("oct") key in a JWKS is never a signing key here.
+        return {key.key_id: key for key in keyset.keys if key.key_type in ("RSA", "EC")}
 
     def key(self, issuer: str, kid: str | None) -> jwt.PyJWK:
         with self._lock:
