@@ -106,7 +106,7 @@ def mint_token(request):
         ):
             raise oidc_service.OidcRefused(
                 "unsupported-feature",
-                f"features this index offers: {', '.join(FEATURES)}; asked: {features!r}",
+                f"features this index offers: {', '.join(FEATURES)}; asked: {features!r:.200}",
             )
         minted = oidc_service.mint(
             request.dbsession,
