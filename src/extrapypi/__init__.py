@@ -14,6 +14,7 @@ def main(global_config, **settings):
         config.include(".services.descriptions")
         config.include(".services.webhooks")
         config.include(".services.metrics")
+        config.include(".services.oidc")
         config.include(".security")
         config.include(".views")
         config.include(".tweens")

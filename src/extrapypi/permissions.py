@@ -18,6 +18,8 @@ class Permission(StrEnum):
     QUARANTINE = "quarantine"
     #: Any logged-in user: their own account page.
     ACCOUNT = "account"
+    #: Register and remove a package's trusted publishers (its maintainers, admins).
+    PUBLISHERS = "publishers"
 
 
 class Role(StrEnum):
@@ -42,8 +44,14 @@ ROLE_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
 #: What a role may do on a package it maintains (granted by the package resource).
 MAINTAINER_PERMISSIONS: dict[Role, tuple[Permission, ...]] = {
     Role.INSTALLER: (),
-    Role.MAINTAINER: (Permission.UPLOAD, Permission.YANK, Permission.STATUS),
-    Role.DEVELOPER: (Permission.UPLOAD, Permission.YANK, Permission.STATUS, Permission.MANAGE),
+    Role.MAINTAINER: (Permission.UPLOAD, Permission.YANK, Permission.STATUS, Permission.PUBLISHERS),
+    Role.DEVELOPER: (
+        Permission.UPLOAD,
+        Permission.YANK,
+        Permission.STATUS,
+        Permission.MANAGE,
+        Permission.PUBLISHERS,
+    ),
     Role.ADMIN: (),  # admins already hold every permission at the root
 }
 

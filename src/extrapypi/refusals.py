@@ -30,6 +30,7 @@ ACTIONS = {
     Permission.STATUS: "change the status of {package}",
     Permission.QUARANTINE: "quarantine {package} or lift its quarantine",
     Permission.ACCOUNT: "see an account page",
+    Permission.PUBLISHERS: "manage the trusted publishers of {package}",
 }
 
 

@@ -53,6 +53,8 @@ class Root(Resource):
             "webhooks": Webhooks,
             "metrics": Metrics,
             "audit": AuditLog,
+            "_": Internal,
+            ".well-known": WellKnown,
         }
 
     def __acl__(self) -> list:
@@ -68,6 +70,21 @@ class Root(Resource):
 
     def __getitem__(self, key: str) -> Resource:
         return self.children[key](self.request, parent=self, name=key)
+
+
+class OidcEndpoints(Resource):
+    """``/_/oidc/``: trusted publishing's machine endpoints (audience, mint-token, burn-token)."""
+
+
+class Internal(Resource):
+    """``/_/``: where PyPI keeps its machine endpoints, and clients look for them."""
+
+    def __getitem__(self, key: str) -> Resource:
+        return {"oidc": OidcEndpoints}[key](self.request, parent=self, name=key)
+
+
+class WellKnown(Resource):
+    """``/.well-known/``: RFC 8615 discovery documents (PEP 807's ``pytp``)."""
 
 
 class PackageContainer(Resource):

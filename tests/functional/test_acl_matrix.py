@@ -15,6 +15,7 @@ MAINTAINED = {
     P.CREATE: (N, N, Y, Y),
     P.YANK: (N, Y, Y, Y),
     P.STATUS: (N, Y, Y, Y),
+    P.PUBLISHERS: (N, Y, Y, Y),
     P.MANAGE: (N, N, Y, Y),
     P.DELETE: (N, N, N, Y),
     P.QUARANTINE: (N, N, N, Y),
@@ -27,6 +28,7 @@ NOT_MAINTAINED = {
     P.CREATE: (N, N, Y, Y),
     P.YANK: (N, N, N, Y),
     P.STATUS: (N, N, N, Y),
+    P.PUBLISHERS: (N, N, N, Y),
     P.MANAGE: (N, N, N, Y),
     P.DELETE: (N, N, N, Y),
     P.QUARANTINE: (N, N, N, Y),
@@ -175,9 +177,13 @@ def test_team_principals_come_from_the_policy(app, data, auth):
 
 
 #: Views that change state with no permission of their own, and why: the login and logout forms
-#: (anyone), the uploads (which check ``create``/``upload`` by hand: the package may not exist).
+#: (anyone), the uploads (which check ``create``/``upload`` by hand: the package may not exist),
+#: trusted publishing's token exchange (a JWT is the credential).
 NO_PERMISSION = {("Root", "login"), ("Root", "logout"), ("Root", ""), ("SimpleIndex", "")}
 NO_PERMISSION |= {("LegacyUpload", "")}
+#: Trusted publishing: the JWT (mint) or the minted token itself (burn) is the only credential;
+#: no cookie identity is read there (``views/oidc.py``).
+NO_PERMISSION |= {("OidcEndpoints", "mint-token"), ("OidcEndpoints", "burn-token")}
 #: Views that take Basic credentials from programs instead of a session form's CSRF token
 #: (each refuses cross-site browser requests instead: ``refuse_cross_site``).
 NO_CSRF = {("ReleaseResource", "yank"), ("ReleaseResource", "unyank")} | NO_PERMISSION - {

@@ -344,6 +344,9 @@ def test_setup_page_generates_every_client_for_this_server(testapp, user):
     assert f"poetry source add --priority=primary extrapypi {url}" in text
     assert "poetry config http-basic.extrapypi <username> <password>" in text
     assert "repository = http://example.com/legacy/" in text
+    upload = "http://example.com/legacy/"
+    assert f'uv publish --publish-url {upload} --token "$EXTRAPYPI_TOKEN"' in text
+    assert f"uv publish --trusted-publishing always --publish-url {upload}" in text
     assert "--extra-index-url pip takes the highest version" in re.sub(r"<[^>]+>", "", text)
     text = page
     assert text.count('class="copyable"') >= 9

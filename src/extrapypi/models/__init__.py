@@ -16,6 +16,7 @@ from .login import LoginAddress, LoginFailure
 from .meta import Base
 from .operations import DownloadCount, RetentionRule, WebhookDelivery, WebhookEndpoint
 from .package import File, FileTombstone, Package, Release, package_maintainers
+from .publisher import TrustedPublisher, UsedJwt
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
 from .token import ApiToken
@@ -38,6 +39,8 @@ __all__ = [
     "RenderedDescription",
     "RetentionRule",
     "Team",
+    "TrustedPublisher",
+    "UsedJwt",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -133,6 +133,8 @@ class File(Base):
 
     #: The name of the API token the uploader used, if any (shown as ``alice (token "ci")``).
     upload_token: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    #: Who uploaded through trusted publishing (``org/repo``): shown as "via trusted publishing".
+    upload_publisher: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     release: Mapped[Release] = relationship(back_populates="files")
     uploader: Mapped[User | None] = relationship()

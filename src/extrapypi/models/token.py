@@ -37,6 +37,10 @@ class ApiToken(Base):
     last_used: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_from: Mapped[str] = mapped_column(String(64), default="")
     revoked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: A token minted by trusted publishing: who published (``org/repo``), else empty.
+    publisher: Mapped[str] = mapped_column(String(255), default="")
+    #: The trusted publishers' ids it was minted through (space-separated), else empty.
+    publisher_ids: Mapped[str] = mapped_column(String(255), default="")
 
     user: Mapped[User] = relationship()
 

@@ -622,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_tokens import add_commands as add_token_commands
 
     add_token_commands(commands)
+    from .cli_publishers import add_commands as add_publisher_commands
+
+    add_publisher_commands(commands)
     return parser
 
 

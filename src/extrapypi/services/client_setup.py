@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 INDEX_NAME = "extrapypi"
 USERNAME = "<username>"
 PASSWORD = "<password>"
+#: Where a CI job keeps an API token (a secret of the CI, never in the repository).
+TOKEN_VARIABLE = "EXTRAPYPI_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -110,5 +112,19 @@ def snippets(setup: ClientSetup) -> list[Snippet]:
             "~/.pypirc, then twine upload -r extrapypi dist/*",
             f"[distutils]\nindex-servers =\n    {INDEX_NAME}\n\n[{INDEX_NAME}]\n"
             f"repository = {setup.upload_url}\nusername = {USERNAME}\n",
+        ),
+        Snippet(
+            "ci-token",
+            "CI: upload with an API token (not a password)",
+            "a CI job, the token kept as the CI secret " + TOKEN_VARIABLE,
+            f'uv publish --publish-url {setup.upload_url} --token "${TOKEN_VARIABLE}"\n'
+            f'# or: TWINE_USERNAME=__token__ TWINE_PASSWORD="${TOKEN_VARIABLE}" \\\n'
+            f"#     twine upload --repository-url {setup.upload_url} dist/*\n",
+        ),
+        Snippet(
+            "ci-trusted",
+            "CI: trusted publishing (no stored secret)",
+            "a GitHub Actions job with permissions: id-token: write",
+            f"uv publish --trusted-publishing always --publish-url {setup.upload_url}\n",
         ),
     ]

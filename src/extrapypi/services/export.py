@@ -3,11 +3,14 @@
 The directory it writes::
 
     manifest.json                       packages (with status), releases, files (with hashes),
-                                        users, maintainers (users and teams), teams, namespaces
+                                        users, maintainers (users and teams), teams, namespaces,
+                                        trusted publishers, API tokens (keyed hashes only)
     files/<normalized-name>/<filename>  the distributions, byte for byte
     files/<normalized-name>/<filename>.metadata   wheels' METADATA (PEP 658), when kept
 
-Password hashes are left out on purpose: an export is something people copy around.
+Password hashes are left out on purpose: an export is something people copy around. API tokens
+are kept as their HMAC (256 random bits behind it, nothing to guess): they work again on an
+index with the same ``extrapypi.secret``.
 ``manifest.json`` is written last, so a directory that has one holds a complete export.
 """
 
@@ -21,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from ..models import File, Package, Release, User
+from ..models import ApiToken, File, Package, Release, TrustedPublisher, User
 from ..storage import Storage
 from ..storage.base import copy_hashing
 from .accounts import list_users
@@ -56,6 +59,8 @@ RELEASE_FIELDS = (
     "yanked",
     "yanked_reason",
 )
+TOKEN_FIELDS = ("name", "scope", "projects", "secret_hash", "last_used_from", "publisher")
+TOKEN_TIMES = ("created", "expires", "last_used", "revoked")
 FILE_FIELDS = (
     "filename",
     "filetype",
@@ -219,6 +224,26 @@ def export_index(
         for grant in list_namespaces(dbsession)
     ]
     report.namespaces = len(namespaces)
+    publishers = [
+        {
+            "project": publisher.project,
+            "pending": publisher.package is None,
+            "issuer": publisher.issuer,
+            "claims": publisher.claims,
+            "created_by": _username(publisher.created_by),
+            "created": _time(publisher.created),
+        }
+        for publisher in dbsession.scalars(select(TrustedPublisher).order_by(TrustedPublisher.id))
+    ]
+    tokens = [
+        {
+            "id": token.id,
+            "user": token.user.username,
+            **{name: getattr(token, name) for name in TOKEN_FIELDS},
+            **{name: _time(getattr(token, name)) for name in TOKEN_TIMES},
+        }
+        for token in dbsession.scalars(select(ApiToken).order_by(ApiToken.created))
+    ]
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -228,6 +253,8 @@ def export_index(
         "users": users,
         "teams": teams,
         "namespaces": namespaces,
+        "trusted_publishers": publishers,
+        "api_tokens": tokens,
         "problems": report.problems,
     }
     temporary = directory / (MANIFEST + ".part")

@@ -5,14 +5,17 @@ of its own, duplicates skipped), and its bytes must hash to the manifest's sha25
 files do not carry comes from the manifest, checked before it is written: release metadata
 (validated like an upload form), upload times and uploaders, yanks with their reasons,
 maintainers (users and teams), project status with its reason, teams with their members,
-namespace grants, and users, who get no password (exports hold none): they set one before they
-can log in. ``.metadata`` files are not imported: ingest extracts each wheel's METADATA again.
+namespace grants, trusted publishers, API tokens (by their keyed hash: they work where
+``extrapypi.secret`` is the same), and users, who get no password (exports hold none): they set
+one before they can log in. ``.metadata`` files are not imported: ingest extracts each wheel's
+METADATA again.
 
 Teams, team maintainers, statuses and namespaces go through their services (validated and
 journaled as the CLI's changes are), in an order those rules allow: users, then teams; each
 package's files before its status (archived and quarantined projects take no new files); the
 namespaces last, once every package exists (a package created inside a team's namespace would
-otherwise get that team as a maintainer the original index may not have had).
+otherwise get that team as a maintainer the original index may not have had); trusted
+publishers and tokens after them.
 
 The manifest is a JSON object whose top-level keys are sections (``packages``, ``users``,
 ``teams``, ``namespaces``); sections this version does not know are listed as ignored, so
@@ -30,12 +33,15 @@ from pathlib import Path
 import transaction
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..models import User, get_tm_session
+from ..models import ApiToken, TrustedPublisher, User, get_tm_session
+from ..models.meta import utcnow
 from ..storage import Storage
 from . import namespaces as namespace_service
+from . import oidc as oidc_service
 from . import packages as package_service
 from . import status as status_service
 from . import teams as team_service
+from . import tokens as token_service
 from .accounts import AccountError, get_user, validate_email, validate_role, validate_username
 from .export import FILES_DIR, FORMAT, FORMAT_VERSION, MANIFEST
 from .names import InvalidName, InvalidVersion, canonical_version, normalize_name
@@ -51,6 +57,8 @@ KNOWN_SECTIONS = {
     "users",
     "teams",
     "namespaces",
+    "trusted_publishers",
+    "api_tokens",
     "problems",
 }
 #: Keys of a package entry this version restores; others are reported (``packages[].KEY``).
@@ -67,7 +75,7 @@ KNOWN_PACKAGE_KEYS = {
     "releases",
 }
 #: Sections that must be lists when present.
-LIST_SECTIONS = ("packages", "users", "teams", "namespaces")
+LIST_SECTIONS = ("packages", "users", "teams", "namespaces", "trusted_publishers", "api_tokens")
 #: A password hash no password matches: bcrypt refuses it, ``check_password`` says no.
 NO_PASSWORD = "!restored-without-password"
 
@@ -84,6 +92,8 @@ class RestoreReport:
     teams_kept: list[str] = field(default_factory=list)
     namespaces_created: list[str] = field(default_factory=list)
     namespaces_kept: list[str] = field(default_factory=list)
+    publishers_created: list[str] = field(default_factory=list)
+    tokens_created: list[str] = field(default_factory=list)
     imported: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     #: ``(what, reason)``, each refusal once
@@ -105,6 +115,10 @@ class RestoreReport:
                 f"; {len(self.namespaces_created)} namespaces granted, "
                 f"{len(self.namespaces_kept)} already there"
             )
+        if self.publishers_created:
+            text += f"; {len(self.publishers_created)} trusted publishers restored"
+        if self.tokens_created:
+            text += f"; {len(self.tokens_created)} API tokens restored"
         return text
 
 
@@ -259,6 +273,86 @@ class _Restorer:
                 self.report.namespaces_created.append(reserved.name)
         except namespace_service.NamespaceError as error:
             self.report.refused.append((f"namespace {name!r}", str(error)))
+
+    # --- trusted publishers and API tokens ------------------------------------------------------
+
+    def restore_publisher(self, entry: dict) -> None:
+        """A publisher of a restored package (or a pending one for a name still free), with the
+        claims checked as ``publisher add`` checks them; one with the same claims is kept."""
+        project, issuer = _text(entry, "project"), _text(entry, "issuer")
+        what = f"trusted publisher for {project!r}"
+        tm, dbsession = self.transaction()
+        try:
+            with tm:
+                claims = entry.get("claims")
+                if not isinstance(claims, dict):
+                    raise oidc_service.PublisherError("its claims are not an object")
+                claims = oidc_service.parse_claims([f"{k}={v}" for k, v in claims.items()])
+                oidc_service.check_issuer_url(issuer)
+                package = package_service.get_package(dbsession, project)
+                pending = entry.get("pending") is True
+                if pending == (package is not None):
+                    raise oidc_service.PublisherError(
+                        "its project exists now" if pending else "no such package"
+                    )
+                name = normalize_name(project)
+                for existing in oidc_service.list_publishers(dbsession):
+                    if (existing.project, existing.issuer, existing.claims) == (
+                        name,
+                        issuer,
+                        claims,
+                    ):
+                        return
+                publisher = TrustedPublisher(
+                    package=package,
+                    pending_name=name if pending else None,
+                    issuer=issuer,
+                    claims=claims,
+                    created_by=self.user(dbsession, entry.get("created_by")),
+                    created=_time(entry.get("created")) or utcnow(),
+                )
+                dbsession.add(publisher)
+                self.report.publishers_created.append(name)
+        except (oidc_service.PublisherError, oidc_service.OidcConfigError, InvalidName) as error:
+            self.report.refused.append((what, str(error)))
+
+    def restore_token(self, entry: dict) -> None:
+        """A token by its id and keyed hash: it works again where ``extrapypi.secret`` is the
+        same. One whose id exists is kept; one whose owner is unknown is refused."""
+        token_id = _text(entry, "id")
+        tm, dbsession = self.transaction()
+        with tm:
+            if token_service.split_token(f"{token_service.PREFIX}{token_id}-{'x' * 43}") is None:
+                self.report.refused.append((f"API token {token_id[:20]!r}", "not a token id"))
+                return
+            if dbsession.get(ApiToken, token_id) is not None:
+                return
+            user = self.user(dbsession, entry.get("user"))
+            secret_hash = _text(entry, "secret_hash")
+            scope = _text(entry, "scope")
+            if user is None or len(secret_hash) != 64 or scope not in token_service.Scope.ALL:
+                self.report.refused.append(
+                    (f"API token {token_id}", "unknown owner, scope or hash")
+                )
+                return
+            dbsession.add(
+                ApiToken(
+                    id=token_id,
+                    user=user,
+                    name=_text(entry, "name")[: token_service.NAME_MAX] or token_id,
+                    scope=scope,
+                    projects=_text(entry, "projects")[:1024],
+                    secret_hash=secret_hash,
+                    created=_time(entry.get("created")) or utcnow(),
+                    expires=_time(entry.get("expires")),
+                    last_used=_time(entry.get("last_used")),
+                    last_used_from=_text(entry, "last_used_from")[:64],
+                    revoked=_time(entry.get("revoked")),
+                    publisher=_text(entry, "publisher")[:255],
+                    publisher_ids="",
+                )
+            )
+            self.report.tokens_created.append(token_id)
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -522,6 +616,12 @@ def restore_export(
     for entry in manifest.get("namespaces", []):
         if isinstance(entry, dict):
             restorer.restore_namespace(entry)
+    for entry in manifest.get("trusted_publishers", []):
+        if isinstance(entry, dict):
+            restorer.restore_publisher(entry)
+    for entry in manifest.get("api_tokens", []):
+        if isinstance(entry, dict):
+            restorer.restore_token(entry)
     return report
 
 

@@ -83,10 +83,21 @@ class TokenGrant:
     scope: str
     projects: tuple[str, ...]
     expires: datetime | None
+    #: Trusted publishing: who published (``org/repo``) and through which publishers.
+    publisher: str = ""
+    publisher_ids: tuple[int, ...] = ()
 
 
 def grant_of(token: ApiToken) -> TokenGrant:
-    return TokenGrant(token.id, token.name, token.scope, tuple(token.project_names), token.expires)
+    return TokenGrant(
+        token.id,
+        token.name,
+        token.scope,
+        tuple(token.project_names),
+        token.expires,
+        token.publisher,
+        tuple(int(i) for i in token.publisher_ids.split()),
+    )
 
 
 def token_refusal(grant: TokenGrant, permission, project: str | None) -> str | None:
@@ -178,6 +189,50 @@ def create_token(
         if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
             raise TokenError(f"Expiry is 1 to {MAX_EXPIRY_DAYS} days.")
         expires = utcnow() + timedelta(days=expires_days)
+    row, token = _issue(dbsession, key, user, name, scope, project_names, expires)
+    limits = f"{scope}" + (f" for {', '.join(project_names)}" if project_names else "")
+    record(
+        dbsession,
+        "create token",
+        detail=f"{user.username}: {row.id} {name!r} ({limits})",
+        user=actor or user,
+    )
+    return row, token
+
+
+def mint_publishing_token(
+    dbsession: Session,
+    key: str,
+    user: User,
+    publisher: str,
+    projects: list[str],
+    publisher_ids: list[int],
+    lifetime: timedelta,
+) -> tuple[ApiToken, str]:
+    """A short-lived upload token for trusted publishing (``services/oidc.py`` journals it)."""
+    row, token = _issue(
+        dbsession,
+        key,
+        user,
+        f"trusted publishing: {publisher}"[:NAME_MAX],
+        Scope.UPLOAD,
+        projects,
+        utcnow() + lifetime,
+    )
+    row.publisher = publisher[:255]
+    row.publisher_ids = " ".join(str(i) for i in publisher_ids)[:255]
+    return row, token
+
+
+def _issue(
+    dbsession: Session,
+    key: str,
+    user: User,
+    name: str,
+    scope: str,
+    project_names: list[str],
+    expires: datetime | None,
+) -> tuple[ApiToken, str]:
     token_id = secrets.token_hex(ID_LENGTH // 2)
     secret = secrets.token_urlsafe(32)
     row = ApiToken(
@@ -190,17 +245,12 @@ def create_token(
         created=utcnow(),
         expires=expires,
         last_used_from="",
+        publisher="",
+        publisher_ids="",
     )
     row.user = user
     dbsession.add(row)
     dbsession.flush()
-    limits = f"{scope}" + (f" for {', '.join(project_names)}" if project_names else "")
-    record(
-        dbsession,
-        "create token",
-        detail=f"{user.username}: {token_id} {name!r} ({limits})",
-        user=actor or user,
-    )
     return row, f"{PREFIX}{token_id}-{secret}"
 
 

@@ -6,6 +6,7 @@ from pyramid.view import view_config, view_defaults
 from ..permissions import Permission
 from ..resources import PackageBrowser, PackageResource, ReleaseResource
 from ..services import audit, dashboard
+from ..services import oidc as oidc_service
 from ..services import packages as package_service
 from ..services.client_setup import client_setup, install_command
 from ..services.description_html import polish_description
@@ -19,6 +20,17 @@ def index_url(request) -> str:
     """The simple index URL for install snippets (``extrapypi.index_url`` when set)."""
     configured = get_app_settings(request.registry).index_url
     return configured + "/" if configured else request.resource_url(request.root, "simple", "")
+
+
+def publisher_card(request, context) -> dict | None:
+    """The trusted publishers card, for who may manage them, when trusted publishing is on."""
+    settings = request.registry["extrapypi.oidc"]
+    if not settings.enabled or not request.has_permission(Permission.PUBLISHERS, context):
+        return None
+    return {
+        "rows": oidc_service.list_publishers(request.dbsession, context.package),
+        "issuers": settings.issuers,
+    }
 
 
 def page_description(request, release) -> str:
@@ -84,6 +96,7 @@ class PackageViews(DashboardViews):
             "index_url": index_url(self.request),
             "install": install_command(setup, package.normalized_name),
             "history": audit.package_history(self.request.dbsession, package.name),
+            "publishers": publisher_card(self.request, self.context),
             "error": error,
         }
 

@@ -24,6 +24,7 @@ from ..refusals import refusal_reason
 from ..request import refuse_nul
 from ..resources import LegacyUpload, NewProject, PackageResource, Root, SimpleIndex
 from ..security import BASIC, TOKEN
+from ..services.oidc import settle_pending
 from ..services.uploads import (
     ConcurrentUpload,
     Declared,
@@ -178,7 +179,11 @@ def upload(context, request):
     except UploadRefused as refusal:
         raise plain_error(HTTPBadRequest, str(refusal)) from None
     if result.created and identity.token is not None:
-        result.file.upload_token = identity.token.name  # shown as: alice (token "ci-release")
+        if identity.token.publisher:  # shown as: org/repo via trusted publishing
+            result.file.upload_publisher = identity.token.publisher
+            settle_pending(request.dbsession, result.package, identity.token)
+        else:
+            result.file.upload_token = identity.token.name  # shown as: alice (token "ci-release")
     if result.created:
         outcome = "uploaded"
     elif result.restored:
