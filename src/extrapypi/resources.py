@@ -53,6 +53,7 @@ class Root(Resource):
             "webhooks": Webhooks,
             "metrics": Metrics,
             "audit": AuditLog,
+            "upstream": UpstreamFiles,
         }
 
     def __acl__(self) -> list:
@@ -323,6 +324,24 @@ class Metrics(Resource):
             acl.append((Allow, Everyone, Permission.VIEW))
         acl.append(DENY_ALL)
         return acl
+
+
+class UpstreamFiles(Resource):
+    """``/upstream/<name>/<filename>``: files of the upstream index, cached here (the view asks
+    services/upstream_files; reading is granted at the root, as for local files)."""
+
+    def __getitem__(self, key: str) -> "UpstreamProjectFiles":
+        return UpstreamProjectFiles(self.request, parent=self, name=key)
+
+
+class UpstreamProjectFiles(Resource):
+    def __getitem__(self, key: str) -> "UpstreamFileResource":
+        return UpstreamFileResource(self.request, parent=self, name=key)
+
+
+class UpstreamFileResource(Resource):
+    def __getitem__(self, key: str):
+        raise KeyError(key)
 
 
 class NowhereRoot(Root):

@@ -19,6 +19,7 @@ from .package import File, FileTombstone, Package, Release, package_maintainers
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
 from .token import ApiToken
+from .upstream import UpstreamFile, UpstreamPage, UpstreamRule
 from .user import User
 
 __all__ = [
@@ -38,6 +39,9 @@ __all__ = [
     "RenderedDescription",
     "RetentionRule",
     "Team",
+    "UpstreamFile",
+    "UpstreamPage",
+    "UpstreamRule",
     "User",
     "WebhookDelivery",
     "WebhookEndpoint",
