@@ -110,6 +110,9 @@ class UpstreamIndex:
                 self.wfile.write(body)
 
             def do_GET(self):
+                if upstream.server is None:  # stopped: kept-alive connections die too
+                    self.close_connection = True
+                    return
                 path = self.path.split("?")[0]
                 with upstream.lock:
                     upstream.counts[path] = upstream.counts.get(path, 0) + 1
