@@ -289,3 +289,145 @@ def test_json_page_is_valid_pep_691(proxy, auth):
     body = json.loads(page(proxy, auth, "publib").body)
     assert body["meta"]["api-version"].startswith("1.")
     assert body["project-status"] == {"status": "active"}
+
+
+# --- control: rules, dashboard, prune, new projects on upstream names ----------------------
+
+
+def journal_actions(data) -> list[tuple[str, str, str]]:
+    from extrapypi.models import JournalEntry
+
+    tm, dbsession = data.session()
+    with tm:
+        rows = dbsession.scalars(select(JournalEntry).order_by(JournalEntry.id))
+        return [(r.action, r.package_name, r.version) for r in rows]
+
+
+def cli(capsys, *argv) -> tuple[int, str]:
+    from extrapypi.scripts.cli import main as extrapypi
+
+    code = extrapypi(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_admin_blocks_an_upstream_project_and_a_version(
+    proxy, auth, upstream, data, ini_file, capsys
+):
+    code, out = cli(capsys, "upstream", "block", ini_file, "PubLib", "--reason", "hijacked")
+    assert code == 0, out
+    refused = page(proxy, auth, "publib", status=404)
+    assert "an administrator blocked publib" in refused.text
+    assert upstream.count("/simple/publib/") == 0
+    assert cli(capsys, "upstream", "unblock", ini_file, "publib")[0] == 0
+    # one version: its files leave the page, and a cached copy is not served either
+    entry = page(proxy, auth, "fresh").json["files"][0]
+    proxy.get(file_url(entry, "fresh"), headers=auth("reader"))
+    assert cli(capsys, "upstream", "block", ini_file, "fresh", "--version", "1.0")[0] == 0
+    assert page(proxy, auth, "fresh").json["files"] == []
+    refused = proxy.get(file_url(entry, "fresh"), headers=auth("reader"), status=404)
+    assert "blocked version 1.0" in refused.text
+    code, out = cli(capsys, "upstream", "block", ini_file, "fresh", "--version", "1.0")
+    assert code == 1 and "already in place" in out
+    assert journal_actions(data)[-3:] == [
+        ("upstream block", "publib", ""),
+        ("upstream unblock", "publib", ""),
+        ("upstream block", "fresh", "1.0"),
+    ]
+
+
+def test_cooldown_exemption_shows_the_fresh_release(proxy, auth, ini_file, capsys):
+    assert cli(capsys, "upstream", "exempt", ini_file, "fresh", "--reason", "we vetted it")[0] == 0
+    files = [f["filename"] for f in page(proxy, auth, "fresh").json["files"]]
+    assert files == ["fresh-1.0-py3-none-any.whl", "fresh-2.0-py3-none-any.whl"]
+    assert cli(capsys, "upstream", "unexempt", ini_file, "fresh")[0] == 0
+    files = [f["filename"] for f in page(proxy, auth, "fresh").json["files"]]
+    assert files == ["fresh-1.0-py3-none-any.whl"]
+
+
+def test_prune_removes_files_unused_for_long(proxy, proxy_app, auth, upstream, ini_file, capsys):
+    for name in ("publib", "pubdep"):
+        entry = page(proxy, auth, name).json["files"][0]
+        proxy.get(file_url(entry, name), headers=auth("reader"))
+    with proxy_app.registry["db_engine"].begin() as connection:
+        connection.execute(
+            update(UpstreamFile)
+            .where(UpstreamFile.normalized_name == "pubdep")
+            .values(last_used=utcnow() - timedelta(days=100))
+        )
+    code, out = cli(capsys, "upstream", "prune", ini_file, "--unused-for", "90d", "--dry-run")
+    assert code == 0
+    assert "Would remove 1 cached upstream file" in out
+    code, out = cli(capsys, "upstream", "prune", ini_file, "--unused-for", "90d")
+    assert code == 0 and "Removed 1 cached upstream file" in out
+    session = proxy_app.registry["dbsession_factory"]()
+    assert [r.normalized_name for r in session.scalars(select(UpstreamFile))] == ["publib"]
+    session.close()
+    storage = proxy_app.registry["extrapypi.storage"]
+    assert [k.split("/")[0] for k in storage.iter_keys() if k.startswith("~")] == [
+        "~upstream~publib"
+    ]
+    # fetched again on its next download
+    entry = page(proxy, auth, "pubdep").json["files"][0]
+    proxy.get(file_url(entry, "pubdep"), headers=auth("reader"))
+    assert upstream.count(f"/files/pubdep/{upstream.projects['pubdep'][0].filename}") == 2
+    assert cli(capsys, "upstream", "prune", ini_file, "--unused-for", "soon")[0] == 2
+
+
+def test_dashboard_lists_what_is_cached_for_admins(proxy, auth, data, upstream):
+    from test_dashboard import BROWSER, log_in
+
+    entry = page(proxy, auth, "publib").json["files"][0]
+    proxy.get(file_url(entry, "publib"), headers=auth("reader"))
+    data.user("boss", Role.ADMIN)
+    proxy.get("/upstream-cache", headers=auth("reader"), status=403)
+    token = log_in(proxy, "boss")
+    shown = proxy.get("/upstream-cache", headers=BROWSER)
+    assert 'href="http://example.com/upstream-cache">Upstream</a>' in shown.text
+    assert "<code>publib</code>" in shown.text
+    assert "1 project, 1 file" in shown.text
+    assert upstream.url in shown.text
+    added = proxy.post(
+        "/upstream-cache",
+        {"csrf_token": token, "kind": "block", "name": "pubdep", "version": "", "reason": "no"},
+        status=303,
+    ).follow()
+    assert "Added the block of pubdep (all versions)." in added.text
+    refused = proxy.post(
+        "/upstream-cache",
+        {"csrf_token": token, "kind": "block", "name": "not a name!", "version": ""},
+        status=400,
+    )
+    assert "not a project name" in refused.text
+    proxy.post(
+        "/upstream-cache",
+        {"csrf_token": token, "kind": "block", "name": "pubdep", "remove": "1"},
+        status=303,
+    )
+    assert journal_actions(data)[-2:] == [
+        ("upstream block", "pubdep", ""),
+        ("upstream unblock", "pubdep", ""),
+    ]
+
+
+def test_new_local_project_on_an_upstream_name_is_refused_for_non_admins(
+    proxy, auth, data, upstream
+):
+    from dists import wheel_bytes
+    from test_upload import post
+
+    data.user("dev", Role.DEVELOPER)
+    data.user("boss", Role.ADMIN)
+    refused = post(proxy, wheel_bytes("pubdep", "5.0"), auth("dev"), status=409)
+    assert "pubdep exists on the upstream index" in refused.text
+    assert "Ask an administrator" in refused.text
+    # a name the upstream lacks is fine
+    post(proxy, wheel_bytes("brand-new", "1.0"), auth("dev"), status=200)
+    # an admin may claim it: journaled, and from now on the local project wins
+    post(proxy, wheel_bytes("pubdep", "5.0"), auth("boss"), status=200)
+    assert ("upstream name claimed", "pubdep", "") in journal_actions(data)
+    assert page(proxy, auth, "pubdep").json["versions"] == ["5.0"]
+    # the upstream unreachable: allowed, and said so in the journal
+    upstream.down = True
+    post(proxy, wheel_bytes("publib", "0.1"), auth("dev"), status=200)
+    assert ("upstream name unchecked", "publib", "") in journal_actions(data)

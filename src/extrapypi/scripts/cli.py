@@ -622,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_tokens import add_commands as add_token_commands
 
     add_token_commands(commands)
+    from .cli_upstream import add_commands as add_upstream_commands
+
+    add_upstream_commands(commands)
     return parser
 
 

@@ -17,6 +17,7 @@ DASHBOARD_MODULES = (
     "extrapypi.views.audit",
     "extrapypi.views.error_pages",
     "extrapypi.views.tokens",
+    "extrapypi.views.upstream_dashboard",
 )
 
 
