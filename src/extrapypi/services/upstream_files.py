@@ -121,6 +121,8 @@ def _fetch_and_store(
     manager = transaction.TransactionManager(explicit=True)
     try:
         with manager:
+            # Hooked first: if the row loses the race, the abort drops the staged copy.
+            publish_on_commit(manager.get(), storage, staged, key)
             session = get_tm_session(upstream.session_factory, manager)
             session.add(
                 UpstreamFile(
@@ -132,7 +134,6 @@ def _fetch_and_store(
                 )
             )
             session.flush()
-            publish_on_commit(manager.get(), storage, staged, key)
     except IntegrityError:
         # Another app server stored it first (its abort hook dropped our staged copy).
         with upstream.session() as session:
