@@ -48,6 +48,7 @@ def proxy_app(app, base_settings, upstream):
 @pytest.fixture
 def proxy(proxy_app, clean, upstream, data):
     proxy_app.registry["extrapypi.credential_cache"]._entries.clear()
+    proxy_app.registry["extrapypi.upstream"].clear_memos()  # the database was emptied
     with upstream.lock:
         upstream.counts.clear()
     upstream.down, upstream.delay, upstream.corrupt = False, 0.0, set()
@@ -67,6 +68,7 @@ def file_url(entry: dict, name: str) -> str:
 def expire_pages(app) -> None:
     with app.registry["db_engine"].begin() as connection:
         connection.execute(update(UpstreamPage).values(checked=utcnow() - timedelta(hours=1)))
+    app.registry["extrapypi.upstream"].clear_memos()  # as if the seconds they last had passed
 
 
 def test_public_project_page_lists_the_upstreams_files_with_links_here(proxy, auth, upstream):
@@ -340,7 +342,8 @@ def test_cooldown_exemption_shows_the_fresh_release(proxy, auth, ini_file, capsy
     assert cli(capsys, "upstream", "exempt", ini_file, "fresh", "--reason", "we vetted it")[0] == 0
     files = [f["filename"] for f in page(proxy, auth, "fresh").json["files"]]
     assert files == ["fresh-1.0-py3-none-any.whl", "fresh-2.0-py3-none-any.whl"]
-    assert cli(capsys, "upstream", "unexempt", ini_file, "fresh")[0] == 0
+    code, out = cli(capsys, "upstream", "unexempt", ini_file, "fresh")
+    assert code == 0, out
     files = [f["filename"] for f in page(proxy, auth, "fresh").json["files"]]
     assert files == ["fresh-1.0-py3-none-any.whl"]
 

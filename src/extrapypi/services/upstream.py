@@ -16,11 +16,13 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from typing import NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
 import urllib3
@@ -395,6 +397,39 @@ class SingleFlight:
                     del self._locks[key]
 
 
+class Memo:
+    """Answers kept for a few seconds in this process. Keys that depend on the database carry
+    the index serial (every change to names, namespaces or upstream rules bumps it), so the
+    time bound only delays what is about time: the cooldown and the upstream's own changes."""
+
+    def __init__(self, seconds: float = 30.0, max_entries: int = 4096):
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key, value, seconds: float | None = None) -> None:
+        expires = time.monotonic() + (self.seconds if seconds is None else seconds)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (expires, value)
+
+    def drop(self, key) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 @dataclass
 class Upstream:
     """What the app keeps on its registry when an upstream is configured."""
@@ -403,6 +438,16 @@ class Upstream:
     client: UpstreamClient
     session_factory: sessionmaker
     flights: SingleFlight = field(default_factory=SingleFlight)
+    #: (serial, name) -> (why not upstream or None, rules)
+    resolutions: Memo = field(default_factory=Memo)
+    #: (serial, name, media type) -> (RenderedPage, stale)
+    pages: Memo = field(default_factory=Memo)
+    #: (name, filename) -> CachedFile: stored files never change
+    files: Memo = field(default_factory=lambda: Memo(60.0))
+
+    def clear_memos(self) -> None:
+        for memo in (self.resolutions, self.pages, self.files):
+            memo.clear()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -437,14 +482,39 @@ def includeme(config) -> None:
 # --- the resolution rule ---------------------------------------------------------------------
 
 
-def rules_for(dbsession: Session, normalized: str) -> list[UpstreamRule]:
-    return list(
-        dbsession.scalars(select(UpstreamRule).where(UpstreamRule.normalized_name == normalized))
+class Rule(NamedTuple):
+    kind: str
+    version: str
+
+
+def rules_for(dbsession: Session, normalized: str) -> list[Rule]:
+    rows = dbsession.execute(
+        select(UpstreamRule.kind, UpstreamRule.version).where(
+            UpstreamRule.normalized_name == normalized
+        )
     )
+    return [Rule(kind, version) for kind, version in rows]
+
+
+def resolve(
+    upstream: "Upstream", dbsession: Session, normalized: str, serial: int | None = None
+) -> list[Rule]:
+    """The admins' rules for a name the upstream may serve; NotUpstream when it may not."""
+    key = (serial, normalized)
+    found = upstream.resolutions.get(key) if serial is not None else None
+    if found is None:
+        rules = rules_for(dbsession, normalized)
+        found = (why_not_upstream(dbsession, upstream.config, normalized, rules), rules)
+        if serial is not None:
+            upstream.resolutions.put(key, found)
+    reason, rules = found
+    if reason is not None:
+        raise NotUpstream(reason)
+    return rules
 
 
 def why_not_upstream(
-    dbsession: Session, config: UpstreamSettings, normalized: str, rules: list[UpstreamRule]
+    dbsession: Session, config: UpstreamSettings, normalized: str, rules: list[Rule]
 ) -> str | None:
     """Why this name is never resolved upstream (a 404's reason), or None when it may be."""
     hosted = dbsession.scalar(select(Package.id).where(Package.normalized_name == normalized))
@@ -491,7 +561,7 @@ def _upload_time(value) -> datetime | None:
 
 
 def hidden_reason(
-    entry: dict, config: UpstreamSettings, rules: list[UpstreamRule], now: datetime
+    entry: dict, config: UpstreamSettings, rules: list[Rule], now: datetime
 ) -> str | None:
     """Why one upstream file is not offered here (None: it is)."""
     sha256 = entry["hashes"].get("sha256") if isinstance(entry["hashes"], dict) else None
@@ -548,15 +618,14 @@ def _cached_page(session: Session, normalized: str) -> UpstreamPage | None:
     ).one_or_none()
 
 
-def fetch_project(upstream: Upstream, dbsession: Session, normalized: str) -> ProjectPage:
+def fetch_project(
+    upstream: Upstream, dbsession: Session, normalized: str, serial: int | None = None
+) -> ProjectPage:
     """The upstream's page for a name not hosted here: cached, revalidated or fetched.
 
     Raises NotUpstream (a 404) or UpstreamUnavailable (nothing cached to fall back to).
     """
-    rules = rules_for(dbsession, normalized)
-    reason = why_not_upstream(dbsession, upstream.config, normalized, rules)
-    if reason is not None:
-        raise NotUpstream(reason)
+    rules = resolve(upstream, dbsession, normalized, serial)
     ttl = timedelta(seconds=upstream.config.ttl)
     row = _cached_page(dbsession, normalized)
     if row is not None and utcnow() - row.checked < ttl:
@@ -654,3 +723,21 @@ def page_data(page: ProjectPage, config: UpstreamSettings, api_version: str) -> 
         "versions": versions,
         "files": files,
     }
+
+
+def rendered_page(
+    upstream: Upstream, dbsession: Session, serial: int, normalized: str, media_type: str
+):
+    """(RenderedPage, stale) of an upstream project page, kept for a few seconds per serial
+    (never past the page's ttl), as local pages are kept in the page cache."""
+    from .index import API_VERSION, RENDERERS, RenderedPage
+
+    key = (serial, normalized, media_type)
+    found = upstream.pages.get(key)
+    if found is not None:
+        return found
+    page = fetch_project(upstream, dbsession, normalized, serial)
+    data = page_data(page, upstream.config, API_VERSION)
+    found = (RenderedPage.build(RENDERERS[media_type](data), media_type), page.stale)
+    upstream.pages.put(key, found, min(upstream.pages.seconds, upstream.config.ttl))
+    return found

@@ -100,6 +100,7 @@ def add_rule(
         version=version,
         detail=reason.strip(),
         user=user,
+        changes_index=True,  # servers' memos of this name end with the serial
     )
     return rule
 
@@ -119,7 +120,14 @@ def remove_rule(
         what = f"{normalized} {version}".strip()
         raise UpstreamControlError(f"no upstream {kind} rule for {what}")
     dbsession.delete(rule)
-    record(dbsession, f"upstream un{kind}", package_name=normalized, version=version, user=user)
+    record(
+        dbsession,
+        f"upstream un{kind}",
+        package_name=normalized,
+        version=version,
+        user=user,
+        changes_index=True,
+    )
 
 
 def describe(rule: UpstreamRule) -> str:

@@ -27,8 +27,7 @@ from .upstream import (
     UpstreamUnavailable,
     fetch_project,
     hidden_reason,
-    rules_for,
-    why_not_upstream,
+    resolve,
 )
 
 log = logging.getLogger(__name__)
@@ -69,11 +68,13 @@ def _touch(upstream: Upstream, row: UpstreamFile) -> None:
         session.execute(update(UpstreamFile).where(UpstreamFile.id == row.id).values(last_used=now))
 
 
-def _expected(upstream: Upstream, dbsession, normalized: str, filename: str) -> tuple[str, str]:
+def _expected(
+    upstream: Upstream, dbsession, normalized: str, filename: str, serial: int | None
+) -> tuple[str, str]:
     """(upstream URL, announced sha256) of a file the page offers; NotUpstream if it does not."""
     is_metadata = filename.endswith(METADATA_SUFFIX)
     distribution = filename[: -len(METADATA_SUFFIX)] if is_metadata else filename
-    page = fetch_project(upstream, dbsession, normalized)
+    page = fetch_project(upstream, dbsession, normalized, serial)
     now = utcnow()
     for entry in page.data["files"]:
         if entry["filename"] != distribution:
@@ -151,22 +152,30 @@ def _fetch_and_store(
 
 
 def cached_file(
-    upstream: Upstream, storage: Storage, dbsession, normalized: str, filename: str
+    upstream: Upstream,
+    storage: Storage,
+    dbsession,
+    normalized: str,
+    filename: str,
+    serial: int | None = None,
 ) -> CachedFile:
     """The stored copy of an upstream file, fetching it first if nobody has yet.
 
     Raises NotUpstream (404), UpstreamUnavailable (502/504) or UpstreamFileRefused (502).
     """
-    rules = rules_for(dbsession, normalized)
-    reason = why_not_upstream(dbsession, upstream.config, normalized, rules)
-    if reason is not None:
-        raise NotUpstream(reason)
+    rules = resolve(upstream, dbsession, normalized, serial)
+    _check_still_offered(rules, filename)
+    memo_key = (normalized, filename)
+    found = upstream.files.get(memo_key)
+    if found is not None:
+        return found
     row = _cached(dbsession, normalized, filename)
     if row is not None:
-        _check_still_offered(upstream, rules, filename)
         _touch(upstream, row)
-        return CachedFile(row.key, row.sha256, filename)
-    url, sha256 = _expected(upstream, dbsession, normalized, filename)
+        found = CachedFile(row.key, row.sha256, filename)
+        upstream.files.put(memo_key, found)
+        return found
+    url, sha256 = _expected(upstream, dbsession, normalized, filename, serial)
     with upstream.flights.hold(("file", normalized, filename)):
         with upstream.session() as session:  # a fresh read: the first in the flight stored it
             row = _cached(session, normalized, filename)
@@ -175,7 +184,7 @@ def cached_file(
         return _fetch_and_store(upstream, storage, normalized, filename, url, sha256)
 
 
-def _check_still_offered(upstream: Upstream, rules: list, filename: str) -> None:
+def _check_still_offered(rules: list, filename: str) -> None:
     """A cached file of a version blocked since is not served (no upstream request needed)."""
     from .upstream import BLOCK, canonical, file_version
 

@@ -12,15 +12,13 @@ from pyramid.view import view_config
 
 from ..permissions import Permission
 from ..resources import UpstreamFileResource
-from ..services.index import API_VERSION, RENDERERS, RenderedPage
 from ..services.names import InvalidName, normalize_name
 from ..services.upstream import (
     STATUS_HEADER,
     NotUpstream,
     UpstreamUnavailable,
-    fetch_project,
     get_upstream,
-    page_data,
+    rendered_page,
 )
 from ..services.upstream_files import UpstreamFileRefused, cached_file
 from .errors import plain_error
@@ -43,17 +41,17 @@ def upstream_project(request, requested_name: str, normalized: str, media_type: 
     if upstream is None:
         raise HTTPNotFound()
     try:
-        page = fetch_project(upstream, request.dbsession, normalized)
+        rendered, stale = rendered_page(
+            upstream, request.dbsession, request.index_serial, normalized, media_type
+        )
     except NotUpstream as reason:
         return plain_error(HTTPNotFound, f"Not Found: {reason}")
     except UpstreamUnavailable as error:
         return unavailable(error, f"the page of {normalized}")
     if normalized != requested_name or not request.path_info.endswith("/"):
         return redirect(request, f"/simple/{normalized}/")
-    data = page_data(page, upstream.config, API_VERSION)
-    rendered = RenderedPage.build(RENDERERS[media_type](data), media_type)
     response = page_response(request, rendered, media_type)
-    response.headers[STATUS_HEADER] = "stale" if page.stale else "fresh"
+    response.headers[STATUS_HEADER] = "stale" if stale else "fresh"
     return response
 
 
@@ -73,14 +71,25 @@ def upstream_download(context: UpstreamFileResource, request):
         raise HTTPNotFound() from None
     if normalized != context.__parent__.__name__ or "/" in filename or filename.startswith("."):
         raise HTTPNotFound()
-    try:
-        stored = cached_file(upstream, request.storage, request.dbsession, normalized, filename)
-    except NotUpstream as reason:
-        return plain_error(HTTPNotFound, f"Not Found: {reason}")
-    except UpstreamUnavailable as error:
-        return unavailable(error, filename)
-    except UpstreamFileRefused as error:
-        response = plain_error(HTTPBadGateway, str(error))
-        response.headers[STATUS_HEADER] = "refused"
-        return response
-    return _stream(request, stored.key, stored.sha256, filename)
+    for attempt in (1, 2):
+        try:
+            stored = cached_file(
+                upstream,
+                request.storage,
+                request.dbsession,
+                normalized,
+                filename,
+                request.index_serial,
+            )
+        except NotUpstream as reason:
+            return plain_error(HTTPNotFound, f"Not Found: {reason}")
+        except UpstreamUnavailable as error:
+            return unavailable(error, filename)
+        except UpstreamFileRefused as error:
+            response = plain_error(HTTPBadGateway, str(error))
+            response.headers[STATUS_HEADER] = "refused"
+            return response
+        response = _stream(request, stored.key, stored.sha256, filename)
+        if response.status_code != 404 or attempt == 2:
+            return response
+        upstream.files.drop((normalized, filename))  # pruned since it was memoized: ask again
