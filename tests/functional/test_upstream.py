@@ -434,3 +434,19 @@ def test_new_local_project_on_an_upstream_name_is_refused_for_non_admins(
     upstream.down = True
     post(proxy, wheel_bytes("publib", "0.1"), auth("dev"), status=200)
     assert ("upstream name unchecked", "publib", "") in journal_actions(data)
+
+
+def test_setup_page_recommends_the_single_url_when_an_upstream_is_configured(
+    proxy, testapp, auth, data
+):
+    from test_dashboard import BROWSER, log_in
+
+    log_in(proxy, "reader")
+    shown = proxy.get("/setup/", headers=BROWSER)
+    assert "this one URL is all pip, uv and poetry need" in shown.text
+    assert "uv: this index only (it serves PyPI&#39;s packages too)" in shown.text
+    assert 'id="uv-explicit"' not in shown.text
+    log_in(testapp, "reader")  # no upstream: the split setup stays documented
+    plain = testapp.get("/setup/", headers=BROWSER)
+    assert 'id="uv-explicit"' in plain.text
+    assert "this one URL" not in plain.text
