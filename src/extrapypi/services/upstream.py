@@ -117,14 +117,17 @@ class UpstreamSettings:
 
 
 def _patterns(value: str, setting: str) -> tuple[str, ...]:
+    """Names, normalized; ``prefix-*`` patterns keep their star (and the separator before it)."""
     patterns = []
     for item in aslist(value or ""):
         star = item.endswith("*")
+        base = item[:-1] if star else item
+        separator = "-" if star and base[-1:] in ("-", "_", ".") else ""
         try:
-            name = normalize_name(item.rstrip("*")) if item.rstrip("*") else ""
+            name = normalize_name(base.rstrip("-_.")) if base.rstrip("-_.") else ""
         except InvalidName:
             raise UpstreamConfigurationError(f"{setting}: not a project name: {item!r}") from None
-        patterns.append(name + ("*" if star else ""))
+        patterns.append(name + separator + ("*" if star else ""))
     return tuple(patterns)
 
 
