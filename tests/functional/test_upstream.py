@@ -450,3 +450,25 @@ def test_setup_page_recommends_the_single_url_when_an_upstream_is_configured(
     plain = testapp.get("/setup/", headers=BROWSER)
     assert 'id="uv-explicit"' in plain.text
     assert "this one URL" not in plain.text
+
+
+def test_hostile_input_on_the_upstream_surfaces_gets_4xx(proxy, auth, data, ini_file, capsys):
+    from test_dashboard import log_in
+
+    long_name = "a" * 300
+    page(proxy, auth, long_name, status=404)
+    proxy.get(f"/upstream/{long_name}/x.whl", headers=auth("reader"), status=404)
+    proxy.get("/upstream/publib/..%2F..%2Fetc%2Fpasswd", headers=auth("reader"), status=404)
+    proxy.get("/upstream/Pub.Lib/publib-2.0-py3-none-any.whl", headers=auth("reader"), status=404)
+    data.user("boss", Role.ADMIN)
+    token = log_in(proxy, "boss")
+    for fields in (
+        {"kind": "block", "name": long_name},
+        {"kind": "block", "name": "publib", "version": "1" * 150},
+        {"kind": "block", "name": "publib", "version": "not a version"},
+        {"kind": "nonsense", "name": "publib"},
+        {"kind": "cooldown-exempt", "name": "publib", "version": "1.0"},
+    ):
+        proxy.post("/upstream-cache", {"csrf_token": token, **fields}, status=400)
+    code, out = cli(capsys, "upstream", "block", ini_file, long_name)
+    assert code == 1 and "at most 200 characters" in out

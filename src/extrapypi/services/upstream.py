@@ -520,6 +520,8 @@ def why_not_upstream(
     dbsession: Session, config: UpstreamSettings, normalized: str, rules: list[Rule]
 ) -> str | None:
     """Why this name is never resolved upstream (a 404's reason), or None when it may be."""
+    if len(normalized) > 200:
+        return "no project name is that long"
     hosted = dbsession.scalar(select(Package.id).where(Package.normalized_name == normalized))
     if hosted is not None:
         return f"{normalized} is hosted here: the upstream is never asked for it"
@@ -567,6 +569,8 @@ def hidden_reason(
     entry: dict, config: UpstreamSettings, rules: list[Rule], now: datetime
 ) -> str | None:
     """Why one upstream file is not offered here (None: it is)."""
+    if len(entry["filename"]) > 230 or "/" in entry["filename"]:
+        return "its filename is not one this index can store"
     sha256 = entry["hashes"].get("sha256") if isinstance(entry["hashes"], dict) else None
     if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
         return "the upstream gives no sha256 for it"

@@ -28,6 +28,7 @@ from .upstream import (
 )
 
 log = logging.getLogger(__name__)
+MAX_NAME, MAX_VERSION = 200, 100  # the columns' sizes
 
 
 class UpstreamControlError(ValueError):
@@ -36,18 +37,24 @@ class UpstreamControlError(ValueError):
 
 def _name(name: str) -> str:
     try:
-        return normalize_name(name)
+        normalized = normalize_name(name)
     except InvalidName:
-        raise UpstreamControlError(f"not a project name: {name!r}") from None
+        raise UpstreamControlError(f"not a project name: {name[:200]!r}") from None
+    if len(normalized) > MAX_NAME:
+        raise UpstreamControlError(f"a project name has at most {MAX_NAME} characters")
+    return normalized
 
 
 def _version(version: str) -> str:
     if not version:
         return ""
     try:
-        return str(Version(version))  # PEP 440 normal form; compared by canonical form
+        normalized = str(Version(version))  # PEP 440 normal form; compared by canonical form
     except InvalidVersion:
-        raise UpstreamControlError(f"not a version: {version!r}") from None
+        raise UpstreamControlError(f"not a version: {version[:100]!r}") from None
+    if len(normalized) > MAX_VERSION:
+        raise UpstreamControlError(f"a version has at most {MAX_VERSION} characters")
+    return normalized
 
 
 def list_rules(dbsession: Session) -> list[UpstreamRule]:
