@@ -11,6 +11,7 @@ def main(global_config, **settings):
         config.include(".settings")
         config.include(".models")
         config.include(".storage")
+        config.include(".services.upstream")
         config.include(".services.descriptions")
         config.include(".services.webhooks")
         config.include(".services.metrics")

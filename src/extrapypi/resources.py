@@ -55,6 +55,7 @@ class Root(Resource):
             "audit": AuditLog,
             "_": Internal,
             ".well-known": WellKnown,
+            "upstream": UpstreamFiles,
         }
 
     def __acl__(self) -> list:
@@ -340,6 +341,24 @@ class Metrics(Resource):
             acl.append((Allow, Everyone, Permission.VIEW))
         acl.append(DENY_ALL)
         return acl
+
+
+class UpstreamFiles(Resource):
+    """``/upstream/<name>/<filename>``: files of the upstream index, cached here (the view asks
+    services/upstream_files; reading is granted at the root, as for local files)."""
+
+    def __getitem__(self, key: str) -> "UpstreamProjectFiles":
+        return UpstreamProjectFiles(self.request, parent=self, name=key)
+
+
+class UpstreamProjectFiles(Resource):
+    def __getitem__(self, key: str) -> "UpstreamFileResource":
+        return UpstreamFileResource(self.request, parent=self, name=key)
+
+
+class UpstreamFileResource(Resource):
+    def __getitem__(self, key: str):
+        raise KeyError(key)
 
 
 class NowhereRoot(Root):

@@ -20,6 +20,7 @@ from .publisher import TrustedPublisher, UsedJwt
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
 from .token import ApiToken
+from .upstream import UpstreamFile, UpstreamPage, UpstreamRule
 from .user import User
 
 __all__ = [
@@ -40,6 +41,9 @@ __all__ = [
     "RetentionRule",
     "Team",
     "TrustedPublisher",
+    "UpstreamFile",
+    "UpstreamPage",
+    "UpstreamRule",
     "UsedJwt",
     "User",
     "WebhookDelivery",

@@ -625,6 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_publishers import add_commands as add_publisher_commands
 
     add_publisher_commands(commands)
+    from .cli_upstream import add_commands as add_upstream_commands
+
+    add_upstream_commands(commands)
     return parser
 
 

@@ -49,8 +49,23 @@ def install_command(setup: ClientSetup, requirement: str) -> str:
     return f"pip install --index-url {setup.index_url} {requirement}"
 
 
-def snippets(setup: ClientSetup) -> list[Snippet]:
-    """Every client's configuration, safest first."""
+def snippets(setup: ClientSetup, proxies_upstream: bool = False) -> list[Snippet]:
+    """Every client's configuration, safest first. When this index proxies an upstream (PyPI),
+    the single URL serves public packages too: the split setups (private names from here, the
+    rest from PyPI) are left out, and the uv index says it is the only one needed."""
+    every = _snippets(setup)
+    if not proxies_upstream:
+        return every
+    kept = [s for s in every if s.key != "uv-explicit"]
+    return [
+        Snippet(s.key, "uv: this index only (it serves PyPI's packages too)", s.where, s.text)
+        if s.key == "uv-index"
+        else s
+        for s in kept
+    ]
+
+
+def _snippets(setup: ClientSetup) -> list[Snippet]:
     url, env = setup.index_url, setup.env_name
     return [
         Snippet(

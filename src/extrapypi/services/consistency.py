@@ -30,6 +30,7 @@ from ..models import File, Package, Release
 from ..storage import Digests, StagedFile, Storage
 from ..storage.base import CHUNK_SIZE
 from .archives import InvalidArchive, wheel_metadata
+from .upstream import KEY_PREFIX as UPSTREAM_KEY_PREFIX
 
 METADATA_SUFFIX = ".metadata"
 #: Staged files younger than this may belong to an upload still in progress.
@@ -194,8 +195,8 @@ def check_storage(
                 _restore_metadata(storage, expected, metadata_key, problem, repair)
 
     for key in stored_keys:
-        if key in expected_keys:
-            continue
+        if key in expected_keys or key.startswith(UPSTREAM_KEY_PREFIX):
+            continue  # cached upstream files are the upstream cache's (``upstream prune``)
         problem = Problem("orphan", key, "in storage, but no database row mentions it")
         report.problems.append(problem)
         if repair:

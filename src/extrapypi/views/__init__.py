@@ -18,6 +18,7 @@ DASHBOARD_MODULES = (
     "extrapypi.views.error_pages",
     "extrapypi.views.tokens",
     "extrapypi.views.publishers",
+    "extrapypi.views.upstream_dashboard",
 )
 
 

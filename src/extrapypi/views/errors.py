@@ -22,7 +22,8 @@ from ..settings import get_app_settings
 
 REALM = 'Basic realm="extrapypi"'
 #: Paths only programs use: they get a 401 challenge, never a login page.
-API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace", "/metrics")  # /namespace(s): PEP 752
+#: /namespace(s): PEP 752; /upstream: the upstream proxy's files.
+API_PREFIXES = ("/simple", "/pypi", "/legacy", "/namespace", "/metrics", "/upstream")
 BROWSER_TYPES = ("text/html", "application/xhtml+xml")
 CLIENT_TYPES = (
     "application/vnd.pypi.simple.v1+json",

@@ -5,6 +5,7 @@ from pyramid.view import view_config
 from ..permissions import Permission
 from ..resources import Root
 from ..services.client_setup import client_setup, snippets
+from ..services.upstream import get_upstream
 from .packages import index_url
 
 
@@ -17,4 +18,9 @@ from .packages import index_url
 )
 def setup_page(request):
     setup = client_setup(index_url(request))
-    return {"setup": setup, "snippets": {s.key: s for s in snippets(setup)}}
+    proxies = get_upstream(request.registry) is not None
+    return {
+        "setup": setup,
+        "snippets": {s.key: s for s in snippets(setup, proxies)},
+        "proxies_upstream": proxies,
+    }

@@ -127,8 +127,10 @@ def simple_project(context: SimpleProject, request) -> Response:
     serial = request.index_serial
     cache = page_cache(request.registry)
     page = cached_page(cache, request.dbsession, serial, normalized, media_type)
-    if page is None:
-        raise HTTPNotFound()
+    if page is None:  # not hosted here: the upstream's, if one is configured
+        from .upstream import upstream_project
+
+        return upstream_project(request, context.__name__, normalized, media_type)
     if normalized != context.__name__ or not request.path_info.endswith("/"):
         return redirect(request, f"/simple/{normalized}/")
     return page_response(request, page, media_type)

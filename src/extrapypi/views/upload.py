@@ -34,6 +34,7 @@ from ..services.uploads import (
     UploadRefused,
     ingest,
 )
+from ..services.upstream_control import claim_refusal
 from ..settings import get_app_settings
 from ..storage import watch_publishing
 from .errors import authentication_required, plain_error
@@ -64,6 +65,9 @@ def _authorizer(request, context):
             if not request.has_permission(Permission.CREATE, new):
                 reason = refusal_reason(identity, Permission.CREATE, context=new)
                 raise UploadForbidden(f"{reason} (no package named {declared.name!r} exists yet)")
+            refusal = claim_refusal(request.registry, request.dbsession, declared.name, identity)
+            if refusal is not None:  # the name is the upstream's (issue 12)
+                raise UploadConflict(refusal)
             return
         resource = PackageResource(
             request, package, parent=request.root["simple"], name=package.normalized_name
