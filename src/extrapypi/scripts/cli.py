@@ -622,6 +622,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_tokens import add_commands as add_token_commands
 
     add_token_commands(commands)
+    from .cli_front import add_commands as add_front_commands
+
+    add_front_commands(commands)  # front build, nginx-config
     return parser
 
 

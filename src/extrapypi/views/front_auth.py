@@ -1,0 +1,93 @@
+"""``GET /_/front/auth``: nginx's ``auth_request`` asks whether a request may be served from disk.
+
+nginx sends the client's ``Authorization`` header, the method (``X-Front-Method``) and the URL it
+would serve (``X-Front-URI``: ``/simple/``, ``/simple/<name>/`` or
+``/packages/<name>/<version>/<file>``, built by nginx from strict patterns). The answer comes from
+the same traversal ACL as the Python path: a request for that URL with the client's credentials is
+built, its context found through the resource tree, and ``request.has_permission`` decides.
+
+200: serve it. 401: nobody logged in. 403: anything else (a refusal, a
+throttled login, a quarantined project's file, an unknown project); nginx then hands the request
+to the app, which answers exactly as without the front (404 with the reason for a quarantined
+file, 429 for a throttled login). nginx caches each answer per credentials, method, kind of URL
+and project for ``extrapypi.front.auth_cache_seconds``: the decision must hold for every URL of
+that key, so files are decided at the project (which carries their ACL and their status).
+"""
+
+import re
+
+from pyramid.httpexceptions import HTTPException
+from pyramid.request import Request, apply_request_extensions
+from pyramid.response import Response
+
+from ..permissions import Permission
+from ..resources import root_factory
+from ..services.status import ProjectQuarantined, refuse_quarantined_download
+
+#: A normalized project name; a version or file name of the characters file URLs carry
+#: (nothing that needs quoting, no leading dot); a file name has a dot.
+NAME_PATTERN = r"[a-z0-9]+(?:-[a-z0-9]+)*"
+SEGMENT_PATTERN = r"[A-Za-z0-9_+!][A-Za-z0-9._+!-]*"
+FILE_PATTERN = SEGMENT_PATTERN + r"\.[A-Za-z0-9._+!-]+"
+#: The only URLs nginx serves from disk (the same patterns as its ``location`` blocks).
+FRONT_URI = re.compile(
+    rf"^/simple/(?:(?P<page>{NAME_PATTERN})/)?$"
+    rf"|^/packages/(?P<project>{NAME_PATTERN})/{SEGMENT_PATTERN}/{FILE_PATTERN}$"
+)
+SERVED_METHODS = ("GET", "HEAD")
+
+
+def answer(status: int) -> Response:
+    """No challenge on the 401: nginx copies it to its own answer, and the app's answer (to
+    which nginx hands every refusal) carries its own: the client would get two."""
+    return Response(status=status, cache_control="private, no-store")
+
+
+def client_request(request, uri: str, method: str) -> Request:
+    """A request for ``uri`` as the client made it: its credentials and address, no cookies
+    (a session login is left to the app: nginx caches by ``Authorization`` only)."""
+    environ = {
+        "REQUEST_METHOD": method,
+        "REMOTE_ADDR": request.remote_addr or "",
+        "HTTP_HOST": request.host,
+        "wsgi.url_scheme": request.scheme,
+        "app.dbsession": request.dbsession,
+    }
+    authorization = request.environ.get("HTTP_AUTHORIZATION")
+    if authorization is not None:
+        environ["HTTP_AUTHORIZATION"] = authorization
+    client = Request.blank(uri, environ=environ)
+    client.registry = request.registry
+    apply_request_extensions(client)
+    return client
+
+
+def decide(client: Request, match: re.Match) -> int:
+    root = root_factory(client)
+    if match.group("project") is None:  # a page: reading the index
+        simple = root["simple"]
+        page = match.group("page")
+        context = simple if page is None else simple[page]
+        return 200 if client.has_permission(Permission.VIEW, context) else refusal(client)
+    try:
+        package = root["packages"][match.group("project")]  # KeyError: unknown or not viewable
+        refuse_quarantined_download(package.package)
+    except (KeyError, ProjectQuarantined):
+        return refusal(client)
+    return 200 if client.has_permission(Permission.DOWNLOAD, package) else refusal(client)
+
+
+def refusal(client: Request) -> int:
+    return 401 if client.identity is None else 403
+
+
+def front_auth(request) -> Response:
+    uri = request.headers.get("X-Front-URI", "")
+    method = request.headers.get("X-Front-Method", "GET").upper()
+    match = FRONT_URI.match(uri)
+    if match is None or method not in SERVED_METHODS:
+        return answer(403)  # not a URL nginx serves from disk: the app answers it itself
+    try:
+        return answer(decide(client_request(request, uri, method), match))
+    except HTTPException:  # e.g. an account deleted under this request: the app decides
+        return answer(403)
