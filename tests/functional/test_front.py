@@ -16,7 +16,7 @@ from extrapypi.services import accounts
 from extrapypi.services import packages as package_service
 from extrapypi.services import status as status_service
 from extrapypi.services import tokens as token_service
-from extrapypi.services.materialize import SERIAL_FILE
+from extrapypi.services.materialize import NO_FILES_MARKER, SERIAL_FILE
 from extrapypi.services.namespaces import grant
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -111,6 +111,8 @@ def test_yank_quarantine_and_deletion_reach_the_pages(front, fdata, client, auth
     page = json.loads(stored(front, "demo", "index.v1json"))
     assert page["project-status"] == {"status": "quarantined", "reason": "malware"}
     assert page["files"] == []
+    assert (front.pages / "demo" / NO_FILES_MARKER).exists()  # nginx hands its files to the app
+    assert not (front.pages / "other" / NO_FILES_MARKER).exists()
     assert_same_as_python_path(front, client, auth, "demo")
 
     def delete(dbsession, tm):

@@ -14,7 +14,7 @@ import jinja2
 
 from ..front import AUTH_PATH, FrontSettings
 from ..services.index import HTML_TYPE, JSON_TYPE, MEDIA_TYPES, TEXT_HTML_TYPE
-from ..services.materialize import VARIANTS
+from ..services.materialize import NO_FILES_MARKER, VARIANTS
 from ..settings import parse_size
 from ..views.front_auth import FILE_PATTERN, NAME_PATTERN, SEGMENT_PATTERN
 from ..views.headers import ALWAYS, HTML_ONLY
@@ -132,6 +132,7 @@ def render(
         body_limit=body_limit(parse_size(upload_limit)),
         auth_path=AUTH_PATH,
         pages_dir=nginx_value("extrapypi.front.pages_dir", front.pages_dir, True),
+        no_files_marker=NO_FILES_MARKER,
         page_headers=PAGE_HEADERS + security_headers(html=True),
         file_headers=security_headers(html=False),
         name_pattern=NAME_PATTERN,

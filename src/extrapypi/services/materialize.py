@@ -43,12 +43,16 @@ from .index import (
     root_page,
 )
 from .names import normalize_name
+from .status import offers_files
 
 log = logging.getLogger(__name__)
 
 SIMPLE_DIR = "simple"
 SERIAL_FILE = ".serial"
 LOCK_FILE = ".lock"
+#: In a project's directory while it offers no files (quarantined): nginx then hands its file
+#: URLs to the app at once, without waiting for its cached access answers to expire.
+NO_FILES_MARKER = "no-files"
 TEMP_PREFIX = ".tmp-"
 #: The file each media type is kept in; nginx maps the extension back to the type.
 VARIANTS = {
@@ -162,7 +166,18 @@ class PageMirror:
         page = project_page(dbsession, normalized)
         if page is None:
             return 0, int(self._remove_project(normalized))
-        return self._write_page(self._project_dir(normalized), page), 0
+        directory = self._project_dir(normalized)
+        marker = os.path.join(directory, NO_FILES_MARKER)
+        if not offers_files(page["project-status"]["status"]):
+            os.makedirs(directory, exist_ok=True)
+            write_atomically(marker, b"")  # before the page: no moment offers both
+        written = self._write_page(directory, page)
+        if offers_files(page["project-status"]["status"]):
+            try:
+                os.unlink(marker)
+            except FileNotFoundError:
+                pass
+        return written, 0
 
     def _on_disk(self) -> set[str]:
         return {
