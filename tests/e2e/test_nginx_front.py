@@ -10,7 +10,6 @@ import gzip
 import http.client
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 from conftest import PASSWORD, SECRET, Data, free_port, start_server, venv_tool, write_ini
 from dists import wheel_bytes
 from instances import basic, fetch
+from nginx_server import NGINX, front_config, nginx_conf, start_nginx
 
 from extrapypi import main, schema
 from extrapypi.permissions import Role
@@ -29,7 +29,6 @@ from extrapypi.services import status as status_service
 
 pytestmark = pytest.mark.e2e
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 JSON = "application/vnd.pypi.simple.v1+json"
 PIP_ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, "
@@ -39,47 +38,6 @@ PIP_ACCEPT = (
 FROM_DISK = re.compile(r'^"[0-9a-f]+-[0-9a-f]+"$')
 #: The revocation delay under test (the default is 10 s; short here to keep the suite fast).
 DELAY = 2
-
-
-def nginx_conf(prefix: Path, include: Path) -> Path:
-    """A minimal nginx.conf (as bench/bench_index.py's) whose http block includes the front."""
-    (prefix / "logs").mkdir(parents=True, exist_ok=True)
-    user = "user root root;\n" if os.geteuid() == 0 else ""
-    conf = prefix / "nginx.conf"
-    conf.write_text(
-        f"""{user}worker_processes 1;
-daemon off;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    fastcgi_temp_path {prefix}/fastcgi;
-    uwsgi_temp_path {prefix}/uwsgi;
-    scgi_temp_path {prefix}/scgi;
-    include {include};
-}}
-"""
-    )
-    return conf
-
-
-def start_nginx(conf: Path, prefix: Path, url: str) -> subprocess.Popen:
-    log = open(prefix / "nginx.out", "w")
-    process = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)], stdout=log, stderr=log)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited: {(prefix / 'nginx.out').read_text()}")
-        try:
-            fetch(url + "/ping")
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("nginx did not answer")
 
 
 class Stack:
@@ -107,14 +65,11 @@ class Stack:
         self.server = start_server(self.ini, self.port, work / "pserve.log")
         self.url = f"http://127.0.0.1:{self.front_port}"  # nginx
         self.python = self.server.url  # the Python path, for comparison
-        config = subprocess.run(
-            [venv_tool("extrapypi"), "nginx-config", self.ini, "--listen",
-             f"127.0.0.1:{self.front_port}"],
-            capture_output=True, text=True, check=True, timeout=60,
-        ).stdout  # fmt: skip
+        config = front_config(venv_tool("extrapypi"), self.ini, self.front_port)
         (work / "front.conf").write_text(config)
         prefix = work / "nginx"
-        self.nginx = start_nginx(nginx_conf(prefix, work / "front.conf"), prefix, self.url)
+        conf = nginx_conf(prefix, work / "front.conf")
+        self.nginx = start_nginx(conf, prefix, lambda: fetch(self.url + "/ping"))
 
     def stop(self) -> None:
         for process in (self.nginx, self.server.process):

@@ -17,6 +17,7 @@ from extrapypi.services import packages as package_service
 from extrapypi.services import status as status_service
 from extrapypi.services import tokens as token_service
 from extrapypi.services.materialize import NO_FILES_MARKER, SERIAL_FILE
+from extrapypi.services.metrics import COUNTER_KEY
 from extrapypi.services.namespaces import grant
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -38,7 +39,8 @@ def front(base_settings, clean, tmp_path):
     app.settings = settings
     app.pages = tmp_path / "pages" / "simple"
     app.ini = write_ini(tmp_path / "front.ini", settings)
-    return app
+    yield app
+    app.registry[COUNTER_KEY].flush()  # now, not at exit (the database is gone by then)
 
 
 @pytest.fixture

@@ -261,10 +261,18 @@ class PageMirror:
         ).one()
         return f"{count}:{top or 0}:{total or 0}:{lengths or 0}"
 
-    def catch_up(self) -> SyncReport | None:
-        """A sync, logged instead of raised: for hooks and the background thread."""
+    def current(self) -> bool:
+        """Whether the directory reflects the database's serial (one query, no lock)."""
+        dbsession = self.session_factory()
         try:
-            return self.sync()
+            return index_serial(dbsession) == self.stored_serial()
+        finally:
+            dbsession.close()
+
+    def catch_up(self) -> SyncReport | None:
+        """A sync when behind, logged instead of raised: for hooks and the background thread."""
+        try:
+            return None if self.current() else self.sync()
         except Exception:
             log.exception("could not bring the pages directory %s up to date", self.directory)
             return None
