@@ -6,12 +6,13 @@ would serve (``X-Front-URI``: ``/simple/``, ``/simple/<name>/`` or
 the same traversal ACL as the Python path: a request for that URL with the client's credentials is
 built, its context found through the resource tree, and ``request.has_permission`` decides.
 
-200: serve it. 401: nobody logged in. 403: anything else (a refusal, a
-throttled login, a quarantined project's file, an unknown project); nginx then hands the request
-to the app, which answers exactly as without the front (404 with the reason for a quarantined
-file, 429 for a throttled login). nginx caches each answer per credentials, method, kind of URL
-and project for ``extrapypi.front.auth_cache_seconds``: the decision must hold for every URL of
-that key, so files are decided at the project (which carries their ACL and their status).
+200: serve it. 401: nobody logged in. 403: anything else (a refusal, a throttled login, a
+quarantined project's file, an unknown project); nginx then hands the request to the app, which
+answers exactly as without the front (404 with the reason for a quarantined file, 429 for a
+throttled login). nginx caches each answer per credentials, method and project (or the root page)
+for ``extrapypi.front.auth_cache_seconds``, so a 200 must hold for every URL of that project: it
+is decided at the project, which carries the ACL of its page and files. A refusal may be
+narrower (a quarantined project's file): it only sends the project's URLs to the app for a while.
 """
 
 import re
@@ -63,15 +64,21 @@ def client_request(request, uri: str, method: str) -> Request:
 
 
 def decide(client: Request, match: re.Match) -> int:
+    """One answer for every URL of a project (its page and its files share nginx's cache key):
+    both reading the page and downloading from the project must be granted. Every role and token
+    scope holds both or neither, so this refuses nothing the Python path grants; a refusal only
+    sends the request to the app, which decides it exactly."""
     root = root_factory(client)
-    if match.group("project") is None:  # a page: reading the index
-        simple = root["simple"]
-        page = match.group("page")
-        context = simple if page is None else simple[page]
-        return 200 if client.has_permission(Permission.VIEW, context) else refusal(client)
+    simple = root["simple"]
+    project = match.group("page") or match.group("project")
+    if project is None:  # the root page
+        return 200 if client.has_permission(Permission.VIEW, simple) else refusal(client)
+    if not client.has_permission(Permission.VIEW, simple[project]):
+        return refusal(client)
     try:
-        package = root["packages"][match.group("project")]  # KeyError: unknown or not viewable
-        refuse_quarantined_download(package.package)
+        package = root["packages"][project]  # KeyError: unknown (its page is a 404 anyway)
+        if match.group("project") is not None:
+            refuse_quarantined_download(package.package)  # nginx also checks its marker file
     except (KeyError, ProjectQuarantined):
         return refusal(client)
     return 200 if client.has_permission(Permission.DOWNLOAD, package) else refusal(client)
