@@ -3,10 +3,12 @@
 import argparse
 import dataclasses
 
-from pyramid.paster import get_appsettings
+from pyramid.paster import get_appsettings, setup_logging
 
-from ..front import build_mirror, get_front_settings, parse_front_settings
-from .cli import OK, CommandError, _command, _count, _print, app_env
+from ..front import parse_front_settings
+from ..models import get_engine, get_session_factory
+from ..services.materialize import PageMirror
+from .cli import OK, CommandError, _command, _count, _print
 
 NOT_ENABLED = (
     "extrapypi.front.pages_dir is not set in {ini}: the nginx front serves the pages kept "
@@ -15,12 +17,18 @@ NOT_ENABLED = (
 
 
 def cmd_front_build(args: argparse.Namespace) -> int:
-    with app_env(args.config_uri) as env:
-        registry = env["registry"]
-        if not get_front_settings(registry).enabled:
-            raise CommandError(NOT_ENABLED.format(ini=args.config_uri))
-        mirror = build_mirror(registry)
+    """Only the database and the directory: building the app would sync the pages at its start."""
+    settings = _app_settings(args.config_uri)
+    front = parse_front_settings(settings)
+    if not front.enabled:
+        raise CommandError(NOT_ENABLED.format(ini=args.config_uri))
+    setup_logging(args.config_uri)
+    engine = get_engine(settings)
+    try:
+        mirror = PageMirror(front.pages_dir, get_session_factory(engine))
         report = mirror.sync(full=True)
+    finally:
+        engine.dispose()
     _print(
         f"Pages in {mirror.directory} reflect serial {report.serial}: "
         f"{_count(report.written, 'file')} written, {_count(report.removed, 'project')} removed."
@@ -28,13 +36,17 @@ def cmd_front_build(args: argparse.Namespace) -> int:
     return OK
 
 
+def _app_settings(config_uri: str) -> dict:
+    try:
+        return get_appsettings(config_uri)
+    except (FileNotFoundError, LookupError) as error:
+        raise CommandError(f"cannot read {config_uri}: {error}") from None
+
+
 def cmd_nginx_config(args: argparse.Namespace) -> int:
     from .nginx_config import render
 
-    try:
-        settings = get_appsettings(args.config_uri)
-    except (FileNotFoundError, LookupError) as error:
-        raise CommandError(f"cannot read {args.config_uri}: {error}") from None
+    settings = _app_settings(args.config_uri)
     front = parse_front_settings(settings)
     if not front.enabled:
         raise CommandError(NOT_ENABLED.format(ini=args.config_uri))

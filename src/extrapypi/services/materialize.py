@@ -74,8 +74,11 @@ class SyncReport:
     full: bool = False
 
 
-def write_atomically(path: str, body: bytes) -> bool:
-    """Write ``body`` to ``path`` (temp file, fsync, rename); False when it already held it."""
+def write_atomically(path: str, body: bytes, durable: bool = True) -> bool:
+    """Write ``body`` to ``path`` (temp file, fsync, rename); False when it already held it.
+
+    Readers see the old bytes or the new ones, never a mix (the rename). ``durable=False`` skips
+    the fsync, for a rebuild that syncs the whole file system once at its end."""
     try:
         with open(path, "rb") as existing:
             if existing.read(len(body) + 1) == body:
@@ -88,7 +91,8 @@ def write_atomically(path: str, body: bytes) -> bool:
         with os.fdopen(fd, "wb") as out:
             out.write(body)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.chmod(temp, 0o644)  # nginx's worker user reads it
         os.replace(temp, path)
     except BaseException:
@@ -144,11 +148,11 @@ class PageMirror:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def _write_page(self, directory: str, page: dict) -> int:
+    def _write_page(self, directory: str, page: dict, durable: bool = True) -> int:
         os.makedirs(directory, exist_ok=True)
         written = 0
         for filename, body in page_bodies(page).items():
-            written += write_atomically(os.path.join(directory, filename), body)
+            written += write_atomically(os.path.join(directory, filename), body, durable)
         return written
 
     def _project_dir(self, normalized: str) -> str:
@@ -161,7 +165,9 @@ class PageMirror:
         shutil.rmtree(path, ignore_errors=True)
         return True
 
-    def _write_project(self, dbsession: Session, normalized: str) -> tuple[int, int]:
+    def _write_project(
+        self, dbsession: Session, normalized: str, durable: bool = True
+    ) -> tuple[int, int]:
         """(files written, projects removed) for one project's page."""
         page = project_page(dbsession, normalized)
         if page is None:
@@ -171,7 +177,7 @@ class PageMirror:
         if not offers_files(page["project-status"]["status"]):
             os.makedirs(directory, exist_ok=True)
             write_atomically(marker, b"")  # before the page: no moment offers both
-        written = self._write_page(directory, page)
+        written = self._write_page(directory, page, durable)
         if offers_files(page["project-status"]["status"]):
             try:
                 os.unlink(marker)
@@ -242,9 +248,10 @@ class PageMirror:
         report.full = True
         fingerprint = self._fingerprint(dbsession)
         for normalized in sorted(self._write_root(dbsession, report)):
-            written, removed = self._write_project(dbsession, normalized)
+            written, removed = self._write_project(dbsession, normalized, durable=False)
             report.written += written
             report.removed += removed
+        os.sync()  # one flush for every page, before the serial says they are there
         self._store_serial(report.serial, fingerprint)
         return report
 
