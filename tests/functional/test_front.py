@@ -291,3 +291,21 @@ def test_front_off_means_no_auth_endpoint(testapp, auth, data):
     assert (
         testapp.get("/_/front/auth", headers=auth("reader"), expect_errors=True).status_code == 404
     )
+
+
+def test_changes_from_elsewhere_arrive_within_the_catch_up_interval(front, data, tmp_path):
+    """Another host's commit (here: the plain app, which has no pages directory) reaches the
+    directory through the background check of the serial."""
+    import time
+
+    settings = {**front.settings, "extrapypi.front.catch_up_seconds": "0.2"}
+    settings["extrapypi.front.pages_dir"] = str(tmp_path / "elsewhere")
+    watcher = main({}, **settings)
+    data.release_file("from-afar", "1.0")  # committed without any hook for this directory
+    page = tmp_path / "elsewhere" / "simple" / "from-afar" / "index.html"
+    deadline = time.monotonic() + 5
+    while not page.exists():
+        assert time.monotonic() < deadline, "the background check never wrote the page"
+        time.sleep(0.05)
+    assert b"from_afar-1.0-py3-none-any.whl" in page.read_bytes()
+    watcher.registry["extrapypi.front.mirror"].close()  # its thread ends

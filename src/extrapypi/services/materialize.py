@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -123,7 +122,11 @@ class PageMirror:
         self.simple = os.path.join(self.directory, SIMPLE_DIR)
         self.session_factory = session_factory
         self._thread_lock = threading.Lock()
+        self.closed = False  # set by close(): the background catch-up stops
         os.makedirs(self.simple, exist_ok=True)
+
+    def close(self) -> None:
+        self.closed = True
 
     # -- state ------------------------------------------------------------------------------
 
@@ -294,21 +297,17 @@ def _normalized(name: str) -> str | None:
         return None
 
 
-def project_dirs(mirror: PageMirror) -> Iterable[str]:
-    return sorted(mirror._on_disk())
-
-
 def start_catch_up(mirror: PageMirror, interval: float) -> threading.Thread:
     """A daemon thread syncing every ``interval`` seconds (changes made by other hosts, other
     commands, or a process that died between its commit and its rewrite). It ends when the
-    mirror is garbage collected (the app that built it is gone)."""
+    mirror is closed or garbage collected (the app that built it is gone)."""
     reference = weakref.ref(mirror)
 
     def loop() -> None:
         while True:
             time.sleep(interval)
             current = reference()
-            if current is None:
+            if current is None or current.closed:
                 return
             current.catch_up()
             del current
