@@ -281,9 +281,16 @@ def test_auth_takes_api_tokens(front, fdata, client):
     assert ask(client, "/simple/mine/", forged) == 401
 
 
-def test_session_cookies_are_left_to_the_app(front, client):
-    """nginx strips cookies from the check; the check never reads one."""
+def test_session_cookies_are_left_to_the_app(front, fdata, client):
+    """nginx caches by Authorization only: a dashboard login never makes the check say yes (the
+    app answers such a request itself, nginx strips cookies from the check anyway)."""
+    from test_dashboard import log_in
+
+    fdata.user("reader", Role.INSTALLER)
     assert ask(client, "/simple/", {"Cookie": "extrapypi_session=forged"}) == 401
+    log_in(client, "reader")  # the client now holds a real session cookie
+    assert client.get("/simple/").status_code == 200  # the Python path takes the session
+    assert ask(client, "/simple/") == 401
 
 
 def test_front_off_means_no_auth_endpoint(testapp, auth, data):

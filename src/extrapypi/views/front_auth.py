@@ -3,8 +3,9 @@
 nginx sends the client's ``Authorization`` header, the method (``X-Front-Method``) and the URL it
 would serve (``X-Front-URI``: ``/simple/``, ``/simple/<name>/`` or
 ``/packages/<name>/<version>/<file>``, built by nginx from strict patterns). The answer comes from
-the same traversal ACL as the Python path: a request for that URL with the client's credentials is
-built, its context found through the resource tree, and ``request.has_permission`` decides.
+the same traversal ACL as the Python path: the context of that URL is found through the resource
+tree and ``request.has_permission`` decides, for the client's credentials (never a session
+cookie: nginx caches by ``Authorization``, so a cookie login is left to the app).
 
 200: serve it. 401: nobody logged in. 403: anything else (a refusal, a throttled login, a
 quarantined project's file, an unknown project); nginx then hands the request to the app, which
@@ -18,11 +19,12 @@ narrower (a quarantined project's file): it only sends the project's URLs to the
 import re
 
 from pyramid.httpexceptions import HTTPException
-from pyramid.request import Request, apply_request_extensions
+from pyramid.request import Request
 from pyramid.response import Response
 
 from ..permissions import Permission
 from ..resources import root_factory
+from ..security import SESSION
 from ..services.status import ProjectQuarantined, refuse_quarantined_download
 
 #: A normalized project name; a version or file name of the characters file URLs carry
@@ -42,25 +44,6 @@ def answer(status: int) -> Response:
     """No challenge on the 401: nginx copies it to its own answer, and the app's answer (to
     which nginx hands every refusal) carries its own: the client would get two."""
     return Response(status=status, cache_control="private, no-store")
-
-
-def client_request(request, uri: str, method: str) -> Request:
-    """A request for ``uri`` as the client made it: its credentials and address, no cookies
-    (a session login is left to the app: nginx caches by ``Authorization`` only)."""
-    environ = {
-        "REQUEST_METHOD": method,
-        "REMOTE_ADDR": request.remote_addr or "",
-        "HTTP_HOST": request.host,
-        "wsgi.url_scheme": request.scheme,
-        "app.dbsession": request.dbsession,
-    }
-    authorization = request.environ.get("HTTP_AUTHORIZATION")
-    if authorization is not None:
-        environ["HTTP_AUTHORIZATION"] = authorization
-    client = Request.blank(uri, environ=environ)
-    client.registry = request.registry
-    apply_request_extensions(client)
-    return client
 
 
 def decide(client: Request, match: re.Match) -> int:
@@ -94,7 +77,17 @@ def front_auth(request) -> Response:
     match = FRONT_URI.match(uri)
     if match is None or method not in SERVED_METHODS:
         return answer(403)  # not a URL nginx serves from disk: the app answers it itself
+    # This request carries the client's credentials; for the check it also carries the URL, as
+    # the security policy reads the path (where an API token may be used).
+    environ = request.environ
+    own_path = environ.get("PATH_INFO", "")
+    environ["PATH_INFO"] = uri
     try:
-        return answer(decide(client_request(request, uri, method), match))
+        identity = request.identity
+        if identity is not None and identity.method == SESSION:
+            return answer(401)  # nginx caches by Authorization only: cookies are the app's
+        return answer(decide(request, match))
     except HTTPException:  # e.g. an account deleted under this request: the app decides
         return answer(403)
+    finally:
+        environ["PATH_INFO"] = own_path
