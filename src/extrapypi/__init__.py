@@ -20,4 +20,5 @@ def main(global_config, **settings):
         config.include(".views")
         config.include(".tweens")
         config.include(".request")
+        config.include(".front")  # the nginx front, when extrapypi.front.pages_dir is set
     return config.make_wsgi_app()

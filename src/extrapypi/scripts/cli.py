@@ -628,6 +628,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_upstream import add_commands as add_upstream_commands
 
     add_upstream_commands(commands)
+    from .cli_front import add_commands as add_front_commands
+
+    add_front_commands(commands)  # front build, nginx-config
     return parser
 
 

@@ -4,6 +4,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..models import IndexState, JournalEntry, User
+from .mirrors import rewrite_after_commit
 from .webhooks import queue_for_journal
 
 STATE_ID = 1
@@ -49,4 +50,6 @@ def record(
     )
     dbsession.add(entry)
     queue_for_journal(dbsession, entry)  # webhooks: queued with the change, sent after commit
+    if changes_index:
+        rewrite_after_commit(dbsession)  # the nginx front's pages (services/materialize.py)
     return entry
