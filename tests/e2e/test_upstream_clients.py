@@ -254,9 +254,38 @@ def test_s3_storage_holds_cached_upstream_files(upstream, moto_server, s3_bucket
         local.registry["db_engine"].dispose()
 
 
-def test_upstream_killed_cached_installs_work_uncached_fail_clearly(proxy, upstream, tmp_path):
-    """Last in the module: the upstream stays down."""
-    server, _ = proxy
+@pytest.fixture
+def own_proxy(tmp_path):
+    """An upstream and a proxy of this test's own: it kills the upstream, and under pytest-xdist
+    the module's other tests may run before or after it, on either worker."""
+    index = UpstreamIndex()
+    index.add("pubdep", "1.0")
+    index.add("publib", "2.0", requires_dist=("pubdep>=1.0",))
+    index.add("pubextra", "1.0")
+    index.start()
+    directory = tmp_path / "own-proxy"
+    server, data, local = start_proxy(directory, proxy_settings(directory, index))
+    data.release_file("corp-private", "1.0")
+    yield server, index
+    server.process.terminate()
+    server.process.wait(timeout=10)
+    local.registry["db_engine"].dispose()
+    index.stop()
+
+
+def test_upstream_killed_cached_installs_work_uncached_fail_clearly(own_proxy, tmp_path):
+    server, upstream = own_proxy
+    # installed once while the upstream answers: pages and files are cached
+    pip(
+        tmp_path,
+        "install",
+        "--target",
+        str(tmp_path / "first"),
+        "-i",
+        server.index_url("reader"),
+        "publib",
+        "corp-private",
+    )
     cached = fetch(f"{server.url}/simple/pubextra/", {**basic("reader"), "Accept": JSON})
     assert cached.status == 200
     upstream.stop()
