@@ -10,6 +10,7 @@ def main(global_config, **settings):
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include(".settings")
         config.include(".models")
+        config.include(".services.serials")
         config.include(".storage")
         config.include(".services.descriptions")
         config.include(".services.webhooks")

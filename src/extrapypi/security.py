@@ -21,7 +21,6 @@ from .services.accounts import (
     dummy_hash,
     note_login,
 )
-from .services.index import index_serial
 from .services.sessions import end_session, open_session, session_user
 from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
@@ -61,13 +60,13 @@ class Identity:
     ``token`` is the API token's limits when one was used: ``permits`` narrows by it.
     """
 
-    __slots__ = ("_dbsession", "_user", "id", "method", "role", "token", "username")
+    __slots__ = ("_request", "_user", "id", "method", "role", "token", "username")
 
     def __init__(
         self,
         account: Account,
         method: str,
-        dbsession,
+        request,
         user: User | None = None,
         token: TokenGrant | None = None,
     ):
@@ -76,13 +75,13 @@ class Identity:
         self.role = account.role
         self.method = method
         self.token = token
-        self._dbsession = dbsession
+        self._request = request  # its session is opened only if a view asks for the user
         self._user = user
 
     @property
     def user(self) -> User:
         if self._user is None:
-            user = self._dbsession.get(User, self.id)
+            user = self._request.dbsession.get(User, self.id)
             if user is None:  # deleted by a transaction committed after this request began
                 raise HTTPForbidden("Forbidden: this account no longer exists")
             self._user = user
@@ -143,18 +142,19 @@ class SecurityPolicy:
             # copy too, CSRF token included, so nothing of the old session is ever accepted.
             request.session.invalidate()
             return None
-        return Identity(account_of(user), SESSION, request.dbsession, user)
+        return Identity(account_of(user), SESSION, request, user)
 
     def _basic_identity(self, request, username: str, password: str) -> Identity | None:
-        """pip's credentials on every request: from the login cache while the serial stands."""
+        """pip's credentials on every request: from the login cache while the access serial
+        stands (uploads move only the index serial: they cost no login check)."""
         cache = self.login_cache
         if cache is not None and cache.ttl <= 0:
             cache = None
         if cache is not None:
-            serial = request.index_serial  # before the user row: entries are never older
+            serial = request.access_serial  # before the user row: entries are never older
             account = cache.get(serial, username, password)
             if account is not None:
-                return Identity(account, BASIC, request.dbsession)
+                return Identity(account, BASIC, request)
         try:
             user = authenticate(
                 request.dbsession,
@@ -177,7 +177,7 @@ class SecurityPolicy:
         account = account_of(user)
         if cache is not None:
             cache.put(serial, username, password, account)
-        return Identity(account, BASIC, request.dbsession, user)
+        return Identity(account, BASIC, request, user)
 
     def _token_identity(self, request, token: str) -> Identity | None:
         """An API token: an HMAC and, on a cache miss, one query; never bcrypt."""
@@ -187,13 +187,13 @@ class SecurityPolicy:
         address = request.remote_addr or ""
         factory = request.registry["dbsession_factory"]
         if cache is not None:
-            serial = request.index_serial
+            serial = request.access_serial
             entry = cache.get(serial, TOKEN_USERNAME, token)
             if entry is not None:
                 account, grant = entry
                 if grant.expires is None or grant.expires > utcnow():
                     self.token_uses.note(factory, grant.id, address)
-                    return Identity(account, TOKEN, request.dbsession, token=grant)
+                    return Identity(account, TOKEN, request, token=grant)
         try:
             if self.throttle is not None:
                 self.throttle.check(request.dbsession, TOKEN_USERNAME, address)
@@ -213,7 +213,7 @@ class SecurityPolicy:
         if cache is not None:
             cache.put(serial, TOKEN_USERNAME, token, (account, grant))
         self.token_uses.note(factory, grant.id, address)
-        return Identity(account, TOKEN, request.dbsession, row.user, grant)
+        return Identity(account, TOKEN, request, row.user, grant)
 
     def identity(self, request) -> Identity | None:
         return self._identity.get_or_create(request)
@@ -313,15 +313,11 @@ def includeme(config) -> None:
     config.registry["extrapypi.login_throttle"] = throttle
     login_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.login_cache"] = login_cache
-    # Verified API tokens per change serial, as passwords: revocation and owner changes move it.
+    # Verified API tokens per access serial, as passwords: revocation and owner changes move it.
     token_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.token_cache"] = token_cache
     config.set_security_policy(
         SecurityPolicy(
             settings.secret, cache, throttle, settings.session_max_age, login_cache, token_cache
         )
-    )
-    # Read once per request: the login cache and the index page cache share it.
-    config.add_request_method(
-        lambda request: index_serial(request.dbsession), "index_serial", reify=True
     )

@@ -3,7 +3,8 @@
 Both the JSON and the HTML answers render from the same dict, so they can never disagree. Pages are
 built with one query each (no per-file lookups) and rendered without a template engine: the 10,000
 project root page is plain string joining. ``PageCache`` keeps rendered (and gzipped) pages keyed by
-the change serial, so a request that hits it costs one serial read.
+the index serial, so a request that hits it costs no query at all (the serial comes from the
+process's ``SerialClock``, read at most once a second) and opens no database session.
 """
 
 import gzip
@@ -12,6 +13,7 @@ import html
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -234,27 +236,23 @@ class PageCache:
             self.serial = -1
 
 
-def index_serial(dbsession: Session) -> int:
-    """``current_serial`` on the hot path: plain SQL on the request's connection (same snapshot),
-    a fifth of the ORM's cost per request."""
-    serial = (
-        dbsession.connection()
-        .exec_driver_sql("SELECT serial FROM index_state WHERE id = 1")
-        .scalar()
-    )
-    return serial or 0
-
-
 def cached_page(
-    cache: PageCache, dbsession: Session, serial: int, project: str | None, media_type: str
+    cache: PageCache,
+    dbsession: Callable[[], Session],
+    serial: int,
+    project: str | None,
+    media_type: str,
 ) -> RenderedPage | None:
-    """The rendered root page (``project`` None) or project page; None for an unknown project."""
+    """The rendered root page (``project`` None) or project page; None for an unknown project.
+
+    ``dbsession`` is called on a miss only: a hit never opens a session."""
     key = (project, media_type)
     found, page = cache.get(serial, key)
     PAGE_CACHE.labels("hit" if found else "miss").inc()
     if found:
         return page
-    data = root_page(dbsession) if project is None else project_page(dbsession, project)
+    session = dbsession()
+    data = root_page(session) if project is None else project_page(session, project)
     if data is not None:
         page = RenderedPage.build(RENDERERS[media_type](data), media_type)
     cache.put(serial, key, page)

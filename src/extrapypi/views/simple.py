@@ -1,6 +1,6 @@
 """``GET /simple/`` and ``/simple/<name>/``: the PEP 503/691 index pip and uv read.
 
-A request costs the identity (cached credentials), one change-serial read and a page-cache hit.
+A request costs the identity (cached credentials) and a page-cache hit: no query, no session.
 Redirects are built from the normalized name only, never from raw input (pypiserver's
 CVE-2019-6802 reflected the requested name into the ``Location`` header).
 """
@@ -105,8 +105,8 @@ def simple_root(context: SimpleIndex, request) -> Response:
     media_type = choose_media_type(request)
     if media_type is None:
         return not_acceptable()
-    serial = request.index_serial
-    page = cached_page(page_cache(request.registry), request.dbsession, serial, None, media_type)
+    cache = page_cache(request.registry)
+    page = cached_page(cache, lambda: request.dbsession, request.index_serial, None, media_type)
     return page_response(request, page, media_type)
 
 
@@ -126,7 +126,7 @@ def simple_project(context: SimpleProject, request) -> Response:
         return not_acceptable()
     serial = request.index_serial
     cache = page_cache(request.registry)
-    page = cached_page(cache, request.dbsession, serial, normalized, media_type)
+    page = cached_page(cache, lambda: request.dbsession, serial, normalized, media_type)
     if page is None:
         raise HTTPNotFound()
     if normalized != context.__name__ or not request.path_info.endswith("/"):
