@@ -2,6 +2,7 @@
 
 from pyramid.config import Configurator
 
+from .fastpath import FastReads
 from .resources import root_factory
 
 
@@ -11,6 +12,7 @@ def main(global_config, **settings):
         config.include(".settings")
         config.include(".models")
         config.include(".services.serials")
+        config.include(".services.read_cache")
         config.include(".storage")
         config.include(".services.descriptions")
         config.include(".services.webhooks")
@@ -19,4 +21,4 @@ def main(global_config, **settings):
         config.include(".views")
         config.include(".tweens")
         config.include(".request")
-    return config.make_wsgi_app()
+    return FastReads(config.make_wsgi_app())

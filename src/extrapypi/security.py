@@ -21,6 +21,7 @@ from .services.accounts import (
     dummy_hash,
     note_login,
 )
+from .services.read_cache import DECISIONS_KEY, ReadDecisions
 from .services.sessions import end_session, open_session, session_user
 from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
@@ -113,6 +114,7 @@ class SecurityPolicy:
         session_max_age: int | None = None,
         login_cache: LoginCache | None = None,
         token_cache: LoginCache | None = None,
+        read_decisions: ReadDecisions | None = None,
     ):
         self.secret = secret.encode()
         self.token_key = secret
@@ -126,6 +128,14 @@ class SecurityPolicy:
         self.session_max_age = session_max_age or 14 * 24 * 3600
         self.acl = ACLHelper()
         self._identity = RequestLocalCache(self._load_identity)
+        #: ``services/read_cache.ReadDecisions``: answers ``fastpath.py`` may give again.
+        self.read_decisions = read_decisions
+
+    def cached_account(self, access_serial: int, username: str, password: str) -> Account | None:
+        """A password login already verified at this access serial, or None (``fastpath.py``)."""
+        if username == TOKEN_USERNAME or self.login_cache is None or self.login_cache.ttl <= 0:
+            return None
+        return self.login_cache.get(access_serial, username, password)
 
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
@@ -241,6 +251,15 @@ class SecurityPolicy:
         principals = self.effective_principals(request)
         result = self.acl.permits(context, principals, permission)
         identity = self.identity(request)
+        memo = self.read_decisions
+        if (
+            memo is not None
+            and identity is not None
+            and identity.method == BASIC  # a password: no token limits, no session
+            and getattr(context, "memoize_reads", False)
+        ):
+            key = (identity.id, identity.role, context.read_path(), str(permission))
+            memo.put(request.access_serial, key, bool(result))
         if not result or identity is None or identity.token is None:
             return result
         if not _token_path(request):
@@ -316,8 +335,14 @@ def includeme(config) -> None:
     # Verified API tokens per access serial, as passwords: revocation and owner changes move it.
     token_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.token_cache"] = token_cache
-    config.set_security_policy(
-        SecurityPolicy(
-            settings.secret, cache, throttle, settings.session_max_age, login_cache, token_cache
-        )
+    policy = SecurityPolicy(
+        settings.secret,
+        cache,
+        throttle,
+        settings.session_max_age,
+        login_cache,
+        token_cache,
+        config.registry.get(DECISIONS_KEY),
     )
+    config.registry["extrapypi.security_policy"] = policy
+    config.set_security_policy(policy)

@@ -19,6 +19,8 @@ from .user import User
 
 #: The user columns authentication and authorization read.
 ACCESS_COLUMNS = ("username", "password_hash", "role", "is_active")
+#: Who maintains a package (users and teams): the package's ACL reads them.
+MAINTAINER_COLUMNS = ("maintainers", "team_maintainers")
 #: The token columns token checks read (``last_used`` is not one: it moves without a bump).
 TOKEN_COLUMNS = ("scope", "projects", "expires", "revoked", "secret_hash")
 #: The access serial's row (``services/serials.ACCESS_ID``; row 1 is the index serial).
@@ -42,11 +44,11 @@ def changes_access(session: Session) -> bool:
             return True
         if isinstance(obj, User) and _changed(obj, ACCESS_COLUMNS):
             return True
-        if isinstance(obj, Package) and _changed(obj, ("maintainers",)):
+        if isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS):
             return True
         if isinstance(obj, Team) and _changed(obj, ("members",)):
             return True
-    return any(isinstance(obj, Package) and _changed(obj, ("maintainers",)) for obj in session.new)
+    return any(isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS) for obj in session.new)
 
 
 @event.listens_for(Session, "before_flush")
