@@ -48,7 +48,9 @@ def changes_access(session: Session) -> bool:
             return True
         if isinstance(obj, Team) and _changed(obj, ("members",)):
             return True
-    return any(isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS) for obj in session.new)
+    return any(
+        isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS) for obj in session.new
+    )
 
 
 @event.listens_for(Session, "before_flush")
