@@ -178,6 +178,12 @@ class DownloadCounter:
                 or time.monotonic() - self._last_flush >= self.flush_seconds
             )
 
+    def flush_soon(self) -> None:
+        """Flush on a thread of its own: the download that made a batch due does not wait for
+        the write (a transaction, an fsync on SQLite)."""
+        if not self._flushing.locked():
+            threading.Thread(target=self.flush, name="download-counts", daemon=True).start()
+
     def pending(self, filename: str) -> int:
         with self._lock:
             return self._pending.get(filename, 0)
