@@ -211,6 +211,7 @@ class PageCache:
         self.max_entries = max_entries
         self.serial = -1
         self._pages: OrderedDict[tuple, RenderedPage | None] = OrderedDict()
+        self._building: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, serial: int, key: tuple) -> tuple[bool, RenderedPage | None]:
@@ -229,6 +230,16 @@ class PageCache:
             self._pages[key] = page
             while len(self._pages) > self.max_entries:
                 self._pages.popitem(last=False)
+
+    def building(self, key: tuple) -> threading.Lock:
+        """The lock held while ``key`` is being rendered (one per page, kept while cached)."""
+        with self._lock:
+            lock = self._building.get(key)
+            if lock is None:
+                if len(self._building) > 2 * self.max_entries:
+                    self._building = {}
+                lock = self._building[key] = threading.Lock()
+            return lock
 
     def clear(self) -> None:
         with self._lock:
@@ -251,9 +262,15 @@ def cached_page(
     PAGE_CACHE.labels("hit" if found else "miss").inc()
     if found:
         return page
-    session = dbsession()
-    data = root_page(session) if project is None else project_page(session, project)
-    if data is not None:
-        page = RenderedPage.build(RENDERERS[media_type](data), media_type)
-    cache.put(serial, key, page)
+    # One build per page and serial: the threads that miss together wait for the first one
+    # (after an upload, the 100,000-project root page is rendered once, not once per thread).
+    with cache.building(key):
+        found, page = cache.get(serial, key)
+        if found:
+            return page
+        session = dbsession()
+        data = root_page(session) if project is None else project_page(session, project)
+        if data is not None:
+            page = RenderedPage.build(RENDERERS[media_type](data), media_type)
+        cache.put(serial, key, page)
     return page
