@@ -47,6 +47,8 @@ FULL_STACK_HEADERS = (
 )
 VIEW = "view"
 DOWNLOAD = "download"
+#: Files up to this size are read in one go: cheaper than the server's file wrapper machinery.
+SMALL_FILE = 64 * 1024
 
 
 def logged_path(environ) -> str:
@@ -194,13 +196,16 @@ class FastReads:
         if method == "HEAD":
             file.close()
             body = []
-        else:
+        elif stat.st_size <= SMALL_FILE:  # a wheel's .metadata, a small wheel: one read
+            with file:
+                body = [file.read()]
+        else:  # streamed by the server (flat memory whatever the size)
             wrapper = environ.get("wsgi.file_wrapper")
             body = wrapper(file, BLOCK_SIZE) if wrapper else _FileIter(file)
-            if facts.filename:
-                DOWNLOADS.labels(facts.project).inc()
-                if self.counter is not None and self.counter.add(facts.filename):
-                    self.counter.flush_soon()
+        if method == "GET" and facts.filename:  # a whole-file download (``count_download``)
+            DOWNLOADS.labels(facts.project).inc()
+            if self.counter is not None and self.counter.add(facts.filename):
+                self.counter.flush_soon()
         return account.username, facts.view_label, "200 OK", headers, body
 
 
