@@ -122,7 +122,11 @@ def test_downloads_are_counted_in_batches_and_shown(app, testapp, stored, auth, 
 
 
 def test_a_full_batch_is_written_after_the_response(app, base_settings, clean, data, auth, engine):
-    batching = main({}, **base_settings, **{"extrapypi.downloads.flush_count": "2"})
+    batching = main(
+        {},
+        **base_settings,
+        **{"extrapypi.downloads.flush_count": "2", "extrapypi.downloads.min_flush_seconds": "0"},
+    )
     client = webtest.TestApp(batching)
     data.user("reader")
     filename = data.release_file("Demo", "1.0")["filename"]
