@@ -176,3 +176,27 @@ def test_the_clock_reads_once_per_interval_and_again_after_a_commit_here(app, da
     data.user("someone")
     third = clock.current()
     assert third.access == second.access + 1 and third.index == second.index
+
+
+def test_parallel_requests_with_the_same_new_credentials_pay_one_bcrypt(slow_clock_app, data):
+    """pip's connections after the caches expired: one check, the others wait for its answer."""
+    import threading
+
+    from webob import Request
+
+    data.user("reader")
+    app = slow_clock_app.app
+    checks = BcryptChecks.count
+    statuses = []
+
+    def read():
+        request = Request.blank("/simple/", headers={"Host": "example.com", **basic_auth("reader")})
+        statuses.append(request.get_response(app).status_int)
+
+    threads = [threading.Thread(target=read) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [200] * 6
+    assert BcryptChecks.count == checks + 1

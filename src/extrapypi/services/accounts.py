@@ -92,6 +92,7 @@ class CredentialCache:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, float] = OrderedDict()
+        self._checking: dict[bytes, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _digest(self, username: str, password: str, password_hash: str) -> bytes:
@@ -110,6 +111,18 @@ class CredentialCache:
                 del self._entries[digest]
                 return False
             return True
+
+    def checking(self, username: str, password: str, password_hash: str) -> threading.Lock:
+        """Held while bcrypt checks these credentials: pip's parallel connections all sending
+        the same expired credentials wait for one check instead of each paying their own."""
+        digest = self._digest(username, password, password_hash)
+        with self._lock:
+            lock = self._checking.get(digest)
+            if lock is None:
+                if len(self._checking) >= self.max_entries:
+                    self._checking = {}
+                lock = self._checking[digest] = threading.Lock()
+            return lock
 
     def remember(self, username: str, password: str, password_hash: str) -> None:
         if self.ttl <= 0:
@@ -215,6 +228,15 @@ def authenticate(
     costs its queries.
     """
     user = get_user(dbsession, username)
+    if user is not None and cache is not None and cache.ttl > 0:
+        with cache.checking(username, password, user.password_hash):
+            return _authenticate(
+                dbsession, user, username, password, cache, throttle, address, rounds
+            )
+    return _authenticate(dbsession, user, username, password, cache, throttle, address, rounds)
+
+
+def _authenticate(dbsession, user, username, password, cache, throttle, address, rounds=12):
     if (
         user is not None
         and cache is not None
