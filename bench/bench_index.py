@@ -282,6 +282,7 @@ class Process:
                     return time.monotonic() - start
             except OSError:
                 time.sleep(0.02)
+        self.stop()  # never left running behind a failed run
         raise RuntimeError(f"{self.name} did not answer {url}: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
