@@ -1,19 +1,25 @@
 #!/usr/bin/env python
-"""Benchmark the simple index against nginx serving the same pages as files, and devpi-server.
+"""Benchmark the simple index against nginx serving the same pages as files, devpi-server,
+pypiserver and a bare Pyramid view returning the same bytes, and print the issue's table.
 
 What it does, all on 127.0.0.1 and bounded in time:
 
 1. builds N projects x 4 files (two releases, wheel + sdist each) straight into a fresh SQLite
    database (migrated by alembic) and a local storage directory (bulk inserts, no HTTP);
 2. writes the same simple pages (rendered by extrapypi's own renderer) and files as a static tree
-   for nginx (with pre-gzipped pages for ``gzip_static``);
-3. starts ``pserve`` with production-like settings (temporary ini, real secret, bcrypt cost 12,
-   waitress with 8 threads) and nginx (a minimal nginx.conf in the temp dir, on a free port);
-4. optionally pip-installs devpi-server into a scratch venv and uploads the same projects;
-5. measures with ``wrk -t2 -c16 --latency`` (an ``Authorization: Basic`` header on every request)
-   ``/simple/<name>/`` and ``/simple/`` (with ``Accept-Encoding: gzip``) at each size, plus
-   ``pip download --no-deps`` of 20 projects, a 100 MB download (MB/s and server RSS growth) and
-   startup-to-first-``/ping``; prints figures and ratios.
+   for nginx (with pre-gzipped pages for ``gzip_static``) and the bare Pyramid app;
+3. starts every target (``--targets``): ``pserve`` with production-like settings (temporary ini,
+   real secret, bcrypt cost 12, waitress with 8 threads), nginx, devpi-server and pypiserver (each
+   pip-installed into a scratch venv, ``--tools`` keeps them, and given the same projects), the
+   bare Pyramid app (``bare_pyramid.py``); another server is a ``Target`` subclass named as
+   ``module:Class`` (e.g. extrapypi behind its nginx front);
+4. measures, in ``--reps`` interleaved repetitions (every target in turn, then again), with
+   ``wrk -t2 -c16 --latency`` and an ``Authorization: Basic`` header on every request:
+   ``/simple/<name>/``, ``/simple/`` (gzip), one small wheel and its ``.metadata``; plus
+   ``pip download --no-deps`` of 20 projects and a big download (MB/s, server RSS growth);
+   startup to first answer and idle RSS once per target;
+5. prints a Markdown table of medians (and the worst repetition) and the ratios, all computed
+   within the run (the machine is shared and noisy: ratios matter, not absolute figures).
 
 Run from a checkout with the test extras installed:  ``.venv/bin/python bench/bench_index.py``
 """
@@ -21,6 +27,8 @@ Run from a checkout with the test extras installed:  ``.venv/bin/python bench/be
 import argparse
 import base64
 import hashlib
+import html
+import importlib
 import io
 import json
 import os
@@ -28,11 +36,13 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,6 +282,7 @@ class Process:
                     return time.monotonic() - start
             except OSError:
                 time.sleep(0.02)
+        self.stop()  # never left running behind a failed run
         raise RuntimeError(f"{self.name} did not answer {url}: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> None:
@@ -369,18 +380,6 @@ def check_page(url: str, headers: dict) -> int:
 # --- devpi -------------------------------------------------------------------------------------
 
 
-def install_devpi(work: Path) -> Path:
-    venv = work / "devpi-venv"
-    uv = os.path.join(os.path.dirname(sys.executable), "uv")
-    subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    subprocess.run(
-        [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "devpi-server"],
-        check=True,
-        timeout=300,
-    )
-    return venv / "bin"
-
-
 def start_devpi(work: Path, bin_dir: Path) -> tuple[Process, str]:
     serverdir = work / "devpi"
     subprocess.run(
@@ -405,7 +404,7 @@ def start_devpi(work: Path, bin_dir: Path) -> tuple[Process, str]:
         work / "devpi.log",
     )
     url = f"http://127.0.0.1:{port}"
-    process.wait_http(url + "/+api", timeout=60)
+    process.wait_http(url + "/+api", timeout=240)
     return process, url
 
 
@@ -559,162 +558,387 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "n/a"
 
 
+# --- targets -----------------------------------------------------------------------------------
+
+
+class Target:
+    """One server answering the same index: started once, measured in every repetition.
+
+    ``index`` is the URL of its ``/simple/`` (pip's ``--index-url`` without credentials),
+    ``wheel`` and ``metadata`` the URLs of one small wheel and its PEP 658 file (None when the
+    server has none). Subclass it (``start``) and list it in ``TARGETS`` or with ``--target
+    module:Class`` for another server, e.g. extrapypi behind its nginx front.
+    """
+
+    name = "?"
+    process: "Process | None" = None
+    startup_s: float | None = None
+    idle_rss_kb: int | None = None
+    big_file: str | None = None
+
+    def __init__(self, site: Site, work: Path, args):
+        self.site, self.work, self.args = site, work, args
+        self.index = ""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def note_start(self, process: "Process", started: float) -> None:
+        self.process = process
+        self.startup_s = time.monotonic() - started
+        time.sleep(1.0)  # settled: what it keeps while idle
+        self.idle_rss_kb = rss_kb(process.pid)
+
+    def project_url(self, name: str) -> str:
+        return f"{self.index}{name}/"
+
+    def discover_files(self, headers: dict) -> None:
+        """The first wheel on the project page (and its ``.metadata`` when announced)."""
+        request = urllib.request.Request(self.project_url(PROJECT_PAGE), headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            page = response.read().decode()
+        anchor = re.search(r'<a href="([^"#]+\.whl)[^"]*"([^>]*)>', page)
+        self.wheel = urllib.parse.urljoin(self.project_url(PROJECT_PAGE), html.unescape(anchor[1]))
+        self.metadata = self.wheel + ".metadata" if "core-metadata" in anchor[2] else None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+
+class ExtrapypiTarget(Target):
+    """``pserve`` with production settings (bcrypt cost 12, waitress 8 threads)."""
+
+    name = "extrapypi"
+
+    def start(self) -> None:
+        started = time.monotonic()
+        process, _ = start_extrapypi(self.site)
+        self.note_start(process, started)
+        self.index = f"http://127.0.0.1:{self.site.port}/simple/"
+        self.big_file = f"http://127.0.0.1:{self.site.port}{self.site.big_path}"
+
+
+class NginxStaticTarget(Target):
+    """nginx serving the same pages and files from disk (no authentication: the ceiling)."""
+
+    name = "nginx-static"
+
+    def start(self) -> None:
+        started = time.monotonic()
+        process, port = start_nginx(self.site)
+        self.note_start(process, started)
+        self.index = f"http://127.0.0.1:{port}/simple/"
+        self.big_file = f"http://127.0.0.1:{port}{self.site.big_path}"
+
+
+class BarePyramidTarget(Target):
+    """A bare Pyramid view on waitress returning the same bytes (``bare_pyramid.py``)."""
+
+    name = "bare-pyramid"
+
+    def start(self) -> None:
+        port = free_port()
+        script = str(Path(__file__).resolve().parent / "bare_pyramid.py")
+        started = time.monotonic()
+        process = Process(
+            "bare-pyramid",
+            [sys.executable, script, str(self.site.static), f"127.0.0.1:{port}"],
+            self.work / "bare.log",
+        )
+        process.wait_http(f"http://127.0.0.1:{port}/ping")
+        self.note_start(process, started)
+        self.index = f"http://127.0.0.1:{port}/simple/"
+
+    def discover_files(self, headers: dict) -> None:
+        self.wheel = self.metadata = None  # pages only
+
+
+def tool_venv(args, name: str, packages: list[str]) -> Path:
+    """A scratch venv with ``packages`` (kept in ``--tools`` between runs)."""
+    root = Path(args.tools) if args.tools else Path(tempfile.gettempdir()) / "extrapypi-bench-tools"
+    venv = root / f"{name}-venv"
+    if not (venv / "bin" / "python").exists():
+        uv = os.path.join(os.path.dirname(sys.executable), "uv")
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), *packages],
+            check=True,
+            timeout=600,
+        )
+    return venv / "bin"
+
+
+class DevpiTarget(Target):
+    name = "devpi"
+
+    def start(self) -> None:
+        bin_dir = tool_venv(self.args, "devpi", ["devpi-server"])
+        started = time.monotonic()
+        process, url = start_devpi(self.work, bin_dir)
+        self.note_start(process, started)
+        devpi_setup_index(url)
+        log("uploading the projects to devpi")
+        devpi_upload(url, self.site.dists)
+        self.index = f"{url}/{DEVPI_INDEX}/+simple/"
+
+
+class PypiserverTarget(Target):
+    name = "pypiserver"
+
+    def start(self) -> None:
+        bin_dir = tool_venv(self.args, "pypiserver", ["pypiserver", "passlib"])
+        htpasswd = self.work / "htpasswd"
+        subprocess.run(
+            [
+                str(bin_dir / "python"),
+                "-c",
+                "import sys; from passlib.apache import HtpasswdFile as H; "
+                "h = H(sys.argv[1], new=True); h.set_password(sys.argv[2], sys.argv[3]); h.save()",
+                str(htpasswd),
+                USERNAME,
+                PASSWORD,
+            ],
+            check=True,
+        )
+        packages = self.work / "pypiserver-packages"
+        packages.mkdir()
+        for files in self.site.dists.values():
+            for filename, content in files:
+                (packages / filename).write_bytes(content)
+        port = free_port()
+        started = time.monotonic()
+        process = Process(
+            "pypiserver",
+            [
+                str(bin_dir / "pypi-server"),
+                "run",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-a",
+                "update,download,list",
+                "-P",
+                str(htpasswd),
+                str(packages),
+            ],
+            self.work / "pypiserver.log",
+        )
+        process.wait_http(f"http://127.0.0.1:{port}/simple/", headers={"Authorization": AUTH})
+        self.note_start(process, started)
+        self.index = f"http://127.0.0.1:{port}/simple/"
+
+
+TARGETS = {
+    "nginx-static": NginxStaticTarget,
+    "devpi": DevpiTarget,
+    "pypiserver": PypiserverTarget,
+    "extrapypi": ExtrapypiTarget,
+    "bare-pyramid": BarePyramidTarget,
+}
+
+
+def load_target(spec: str):
+    """A name from ``TARGETS`` or ``module:Class`` (a ``Target`` subclass) on ``sys.path``."""
+    if spec in TARGETS:
+        return TARGETS[spec]
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def measure(target: Target, args, headers: dict, gzip_headers: dict, names: list[str]) -> dict:
+    """One repetition of every figure for one target."""
+    figures = {
+        "project": wrk(target.project_url(PROJECT_PAGE), args, headers),
+        "root": wrk(target.index, args, gzip_headers),
+    }
+    if target.wheel:
+        figures["wheel"] = wrk(target.wheel, args, headers)
+    if target.metadata:
+        figures["metadata"] = wrk(target.metadata, args, headers)
+    if not args.no_pip and not isinstance(target, BarePyramidTarget):
+        host = target.index.split("://", 1)[1]
+        credentials = f"http://{USERNAME}:{PASSWORD}@{host}"
+        figures["pip_s"] = pip_download(credentials, names, target.work)
+    if target.big_file and not args.no_big:
+        pid = target.process.pid if isinstance(target, ExtrapypiTarget) else None
+        base = rss_kb(pid) if pid else 0
+        speed, grown = download_speed(target.big_file, 1, pid, base)
+        figures["big_MBps"] = speed
+        if pid:
+            figures["big_rss_growth_MB"] = grown / 1024
+    return figures
+
+
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="extrapypi-bench-"))
-    processes: list[Process] = []
-    results: dict = {"sizes": {}}
-    devpi_thread = None
-    devpi_bin: dict = {}
+    targets: list[Target] = []
+    results: dict = {"sizes": {}, "machine": machine(), "args": vars(args)}
     try:
-        if not args.no_devpi:
-
-            def install():
-                try:
-                    devpi_bin["bin"] = install_devpi(work)
-                except Exception as error:  # reported, the rest of the bench goes on
-                    devpi_bin["error"] = str(error)
-
-            devpi_thread = threading.Thread(target=install)
-            devpi_thread.start()
         site = Site(work)
         site.create()
         headers = {"Authorization": AUTH}
         gzip_headers = {**headers, "Accept-Encoding": "gzip"}
-        devpi = None
-        devpi_url = ""
-        sizes = sorted(args.projects)
-        for size in sizes:
+        names = [project_name(i) for i in range(20)]
+        for size in sorted(args.projects):
             log(f"building {size} projects x 4 files")
             started = time.monotonic()
             site.add_projects(size, keep_dists=min(size, args.devpi_projects))
+            if not hasattr(site, "big_path"):
+                site.big_path = site.add_big_file(args.big_mb)
             site.write_static()
             log(f"built in {time.monotonic() - started:.1f}s")
-            if size == sizes[0]:
-                big_path = site.add_big_file(args.big_mb)
-            server, startup = start_extrapypi(site)
-            processes.append(server)
-            results.setdefault("startup_to_ping_s", round(startup, 2))
-            nginx, nginx_port = start_nginx(site)
-            processes.append(nginx)
-            ours = f"http://127.0.0.1:{site.port}"
-            static = f"http://127.0.0.1:{nginx_port}"
-            figures: dict = {}
-            targets = {
-                "project": (f"/simple/{PROJECT_PAGE}/", headers),
-                "root_gzip": ("/simple/", gzip_headers),
+            targets = []
+            for spec in args.targets:
+                target = load_target(spec)(site, work, args)
+                log(f"starting {target.name}")
+                target.start()
+                targets.append(target)
+                check_page(target.project_url(PROJECT_PAGE), headers)
+                target.discover_files(headers)
+            reps: dict[str, list[dict]] = {t.name: [] for t in targets}
+            for rep in range(args.reps):
+                for target in targets:  # interleaved: each rep measures every target in turn
+                    figures = measure(target, args, headers, gzip_headers, names)
+                    reps[target.name].append(figures)
+                    log(f"{size} rep {rep + 1} {target.name}: {json.dumps(figures)}")
+            results["sizes"][size] = {
+                t.name: {
+                    "reps": reps[t.name],
+                    "startup_s": t.startup_s,
+                    "idle_rss_MB": (t.idle_rss_kb or 0) / 1024,
+                }
+                for t in targets
             }
-            if devpi_thread is not None and size <= args.devpi_projects and devpi is None:
-                devpi_thread.join()
-                if "bin" in devpi_bin:
-                    log("starting devpi-server and uploading the same projects")
-                    devpi, devpi_url = start_devpi(work, devpi_bin["bin"])
-                    processes.append(devpi)
-                    devpi_setup_index(devpi_url)
-                    started = time.monotonic()
-                    devpi_upload(devpi_url, site.dists)
-                    log(f"devpi upload took {time.monotonic() - started:.1f}s")
-                else:
-                    results["devpi_error"] = devpi_bin.get("error")
-            for label, (path, hdrs) in targets.items():
-                check_page(ours + path, hdrs)
-                check_page(static + path, hdrs)
-                figures[label] = {
-                    "extrapypi": wrk(ours + path, args, hdrs),
-                    "nginx": wrk(static + path, args, hdrs),
-                }
-                if devpi is not None and size <= args.devpi_projects:
-                    devpi_path = f"{devpi_url}/{DEVPI_INDEX}/+simple/" + path[len("/simple/") :]
-                    check_page(devpi_path, hdrs)
-                    figures[label]["devpi"] = wrk(devpi_path, args, hdrs)
-                log(f"{size} {label}: {json.dumps(figures[label])}")
-            if size == sizes[0]:
-                names = [project_name(i) for i in range(20)]
-                creds = f"http://{USERNAME}:{PASSWORD}@127.0.0.1:{site.port}/simple/"
-                ours_s = nginx_s = float("inf")
-                for _ in range(3):  # alternated, best of each (the first pays one bcrypt check)
-                    ours_s = min(ours_s, pip_download(creds, names, work))
-                    nginx_s = min(nginx_s, pip_download(static + "/simple/", names, work))
-                results["pip_download_20"] = {
-                    "extrapypi_s": round(ours_s, 2),
-                    "nginx_s": round(nginx_s, 2),
-                    "ratio": ratio(ours_s, nginx_s),
-                }
-                ours_mb, nginx_mb, growth = 0.0, 0.0, 0
-                base = rss_kb(server.pid)
-                for _ in range(3):  # alternated, best of each: the machine is shared and noisy
-                    speed, grown = download_speed(ours + big_path, 2, server.pid, base)
-                    ours_mb, growth = max(ours_mb, speed), max(growth, grown)
-                    nginx_mb = max(nginx_mb, download_speed(static + big_path, runs=2)[0])
-                results["download_100mb"] = {
-                    "extrapypi_MBps": round(ours_mb, 1),
-                    "nginx_MBps": round(nginx_mb, 1),
-                    "ratio": ratio(ours_mb, nginx_mb),
-                    "server_rss_growth_MB": round(growth / 1024, 1),
-                }
-                log(json.dumps({k: results[k] for k in ("pip_download_20", "download_100mb")}))
-                # The stack's own ceilings in this run: no database at all, and the identity only.
-                results["ceiling"] = {
-                    "ping_anonymous": wrk(ours + "/ping", args, {}),
-                    "ping_basic_auth": wrk(ours + "/ping", args, headers),
-                }
-                log(f"ceiling: {json.dumps(results['ceiling'])}")
-            results["sizes"][size] = figures
-            for process in (server, nginx):
-                process.stop()
-                processes.remove(process)
+            for target in targets:
+                target.stop()
+            targets = []
         return results
     finally:
-        for process in processes:
-            process.stop()
-        if devpi_thread is not None:
-            devpi_thread.join()
+        for target in targets:
+            target.stop()
         if args.keep:
             log(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    load = os.getloadavg()[0]
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{os.cpu_count()} CPUs ({cpu}), load average {load:.1f} at the start, {when}"
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+#: (row label, figure, what of it, higher is better)
+ROWS = [
+    ("`/simple/<name>/` req/s (p99 ms)", "project", "rps", True),
+    ("`/simple/` gzip req/s (p99 ms)", "root", "rps", True),
+    ("small wheel req/s (p99 ms)", "wheel", "rps", True),
+    ("`.metadata` req/s (p99 ms)", "metadata", "rps", True),
+    ("`pip download` of 20 projects (s)", "pip_s", None, False),
+    ("big file MB/s", "big_MBps", None, True),
+]
+
+
+def values(reps: list[dict], figure: str, what: str | None) -> list[float]:
+    found = [r[figure] for r in reps if figure in r]
+    return [f[what] if what else f for f in found]
+
+
+def summary(reps: list[dict], figure: str, what: str | None, higher: bool):
+    """(median, worst) over the repetitions, or None."""
+    found = values(reps, figure, what)
+    if not found:
+        return None
+    return statistics.median(found), (min(found) if higher else max(found))
+
+
+def cell(reps: list[dict], figure: str, what: str | None, higher: bool) -> str:
+    found = summary(reps, figure, what, higher)
+    if found is None:
+        return "—"
+    median, worst = found
+    if what == "rps":
+        p99 = statistics.median(values(reps, figure, "p99_ms"))
+        return f"{median:,.0f} ({p99:.1f}) worst {worst:,.0f}"
+    return f"{median:.2f} worst {worst:.2f}"
+
+
 def report(results: dict) -> str:
-    lines = [f"startup to first /ping: {results['startup_to_ping_s']} s"]
-    if "ceiling" in results:
-        anonymous = results["ceiling"]["ping_anonymous"]
-        basic = results["ceiling"]["ping_basic_auth"]
+    lines = [f"machine: {results['machine']}"]
+    for size, by_target in results["sizes"].items():
+        names = list(by_target)
+        lines.append("")
         lines.append(
-            f"ceilings: GET /ping {anonymous['rps']:.0f} req/s (no database); with Basic auth "
-            f"(identity only) {basic['rps']:.0f} req/s p99 {basic['p99_ms']:.1f} ms"
+            f"{size} projects x 4 files (devpi and pypiserver: the first "
+            f"{min(size, results['args']['devpi_projects'])}), medians of "
+            f"{len(next(iter(by_target.values()))['reps'])} interleaved repetitions (and the "
+            "worst), Basic auth on every request"
         )
-    for size, figures in results["sizes"].items():
-        for label, peers in figures.items():
-            ours = peers["extrapypi"]
-            line = (
-                f"{size:>6} projects {label:<10} extrapypi {ours['rps']:>8.0f} req/s "
-                f"p99 {ours['p99_ms']:.1f} ms | nginx {peers['nginx']['rps']:.0f} "
-                f"({ratio(ours['rps'], peers['nginx']['rps'])} of nginx)"
-            )
-            if "devpi" in peers:
-                line += (
-                    f" | devpi {peers['devpi']['rps']:.0f} p99 {peers['devpi']['p99_ms']:.1f} ms"
-                    f" ({ratio(ours['rps'], peers['devpi']['rps'])} devpi)"
-                )
-            if "ceiling" in results:
-                basic = results["ceiling"]["ping_basic_auth"]["rps"]
-                line += f" | {ratio(ours['rps'], basic)} of the Basic-auth /ping ceiling"
-            lines.append(line)
-    if "pip_download_20" in results:
-        p = results["pip_download_20"]
-        lines.append(
-            f"pip download --no-deps of 20 projects: {p['extrapypi_s']} s vs nginx "
-            f"{p['nginx_s']} s ({p['ratio']} of nginx's time)"
-        )
-    if "download_100mb" in results:
-        d = results["download_100mb"]
-        lines.append(
-            f"100 MB download: {d['extrapypi_MBps']} MB/s vs nginx {d['nginx_MBps']} MB/s "
-            f"({d['ratio']}); server RSS growth {d['server_rss_growth_MB']} MB"
-        )
-    if results.get("devpi_error"):
-        lines.append(f"devpi not measured: {results['devpi_error']}")
+        lines.append("| | " + " | ".join(names) + " |")
+        lines.append("|---" * (len(names) + 1) + "|")
+        for label, figure, what, higher in ROWS:
+            row = [cell(by_target[n]["reps"], figure, what, higher) for n in names]
+            if all(c == "—" for c in row):
+                continue
+            lines.append(f"| {label} | " + " | ".join(row) + " |")
+        startup = [
+            f"{t['startup_s']:.2f} s / {t['idle_rss_MB']:.0f} MB" for t in by_target.values()
+        ]
+        lines.append("| startup / idle RSS | " + " | ".join(startup) + " |")
+        lines.extend(ratios(by_target))
     return "\n".join(lines)
+
+
+def ratios(by_target: dict) -> list[str]:
+    """The targets' ratios, each computed within this run (medians, and worst repetitions)."""
+    ours = by_target.get("extrapypi")
+    if ours is None:
+        return []
+    out = [""]
+
+    def compare(label, figure, what, higher, peer, invert=False):
+        if peer not in by_target:
+            return
+        a = summary(ours["reps"], figure, what, higher)
+        b = summary(by_target[peer]["reps"], figure, what, higher)
+        if a is None or b is None:
+            return
+        out.append(
+            f"- {label} vs {peer}: {ratio(a[0], b[0])} (median), {ratio(a[1], b[1])} (worst)"
+        )
+
+    for peer in ("devpi", "bare-pyramid", "nginx-static"):
+        compare("`/simple/<name>/` req/s", "project", "rps", True, peer)
+        compare("`/simple/` req/s", "root", "rps", True, peer)
+    compare("`pip download` time", "pip_s", None, False, "nginx-static")
+    compare("big file MB/s", "big_MBps", None, True, "nginx-static")
+    page = summary(ours["reps"], "project", "rps", True)
+    for figure in ("wheel", "metadata"):
+        found = summary(ours["reps"], figure, "rps", True)
+        if page and found:
+            out.append(
+                f"- extrapypi {figure} req/s vs its project page: {ratio(found[0], page[0])} "
+                f"(median), {ratio(found[1], page[1])} (worst)"
+            )
+    growth = [r["big_rss_growth_MB"] for r in ours["reps"] if "big_rss_growth_MB" in r]
+    if growth:
+        out.append(f"- extrapypi RSS growth during the big download: {max(growth):.1f} MB at most")
+    return out
 
 
 def main(argv=None) -> int:
@@ -723,10 +947,17 @@ def main(argv=None) -> int:
         "--projects",
         type=int,
         nargs="+",
-        default=[1000, 10000],
-        help="index sizes to measure, each grows the same index (default: 1000 10000)",
+        default=[1000],
+        help="index sizes to measure, each grows the same index (default: 1000)",
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument(
+        "--targets",
+        nargs="+",
+        default=["nginx-static", "devpi", "pypiserver", "extrapypi", "bare-pyramid"],
+        help=f"servers to measure: {', '.join(TARGETS)}, or module:Class (a Target subclass)",
+    )
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (>= 3)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (-t)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (-c)")
     parser.add_argument("--big-mb", type=int, default=100, help="size of the big download (MB)")
@@ -734,9 +965,11 @@ def main(argv=None) -> int:
         "--devpi-projects",
         type=int,
         default=1000,
-        help="measure devpi-server at sizes up to this many projects (uploading is slow)",
+        help="devpi-server and pypiserver get the first this many projects (uploads are slow)",
     )
-    parser.add_argument("--no-devpi", action="store_true", help="skip devpi-server")
+    parser.add_argument("--no-pip", action="store_true", help="skip the pip download runs")
+    parser.add_argument("--no-big", action="store_true", help="skip the big file download")
+    parser.add_argument("--tools", metavar="DIR", help="keep the devpi/pypiserver venvs here")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ import extrapypi.models
 from extrapypi import main, schema
 from extrapypi.models import Base, IndexState, get_tm_session
 from extrapypi.permissions import Role
+from extrapypi.services import serials
 from extrapypi.services.accounts import NewUser, create_user
 from extrapypi.services.packages import create_package
 from extrapypi.services.passwords import NO_POLICY
@@ -192,6 +193,7 @@ def _clear_database(engine) -> None:
         connection.execute(
             IndexState.__table__.update().values(serial=IndexState.__table__.c.serial + 1)
         )
+    serials.changed(engine)  # a raw change: this process's apps read the serials again at once
 
 
 def _clear_storage(root: str) -> None:
@@ -376,10 +378,15 @@ def start_server(ini_path: str, port: int, log_path) -> LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(app, base_settings, tmp_path_factory):
-    """``pserve`` on the same database and storage as ``app`` (so ``data`` factories show)."""
+    """``pserve`` on the same database and storage as ``app`` (so ``data`` factories show).
+
+    It reads the change serials on every request (``serial_check_seconds = 0``): the tests'
+    factories write behind its back and check the result at once. The default delay (changes
+    reach other servers within 1 s) is tested in ``e2e/test_multi_instance.py``."""
     directory = tmp_path_factory.mktemp("server")
     port = free_port()
-    ini = write_ini(directory / "server.ini", base_settings, port=port)
+    settings = {**base_settings, "extrapypi.serial_check_seconds": "0"}
+    ini = write_ini(directory / "server.ini", settings, port=port)
     server = start_server(ini, port, directory / "pserve.log")
     yield server
     server.process.terminate()

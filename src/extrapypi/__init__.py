@@ -2,6 +2,7 @@
 
 from pyramid.config import Configurator
 
+from .fastpath import FastReads
 from .resources import root_factory
 
 
@@ -10,6 +11,8 @@ def main(global_config, **settings):
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include(".settings")
         config.include(".models")
+        config.include(".services.serials")
+        config.include(".services.read_cache")
         config.include(".storage")
         config.include(".services.upstream")
         config.include(".services.descriptions")
@@ -21,4 +24,4 @@ def main(global_config, **settings):
         config.include(".tweens")
         config.include(".request")
         config.include(".front")  # the nginx front, when extrapypi.front.pages_dir is set
-    return config.make_wsgi_app()
+    return FastReads(config.make_wsgi_app())

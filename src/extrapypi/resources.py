@@ -28,6 +28,8 @@ from .settings import get_app_settings
 class Resource:
     __name__: str = ""
     __parent__ = None
+    #: The security policy keeps its read answers here for ``fastpath.py`` (``read_path``).
+    memoize_reads = False
 
     def __init__(self, request, parent=None, name: str = ""):
         self.request = request
@@ -36,6 +38,15 @@ class Resource:
 
     def __acl__(self) -> list:
         return []
+
+    def read_path(self) -> tuple[str, ...]:
+        """The names from the root down to here: what a kept read decision is keyed by."""
+        names = []
+        node = self
+        while node is not None and node.__name__:
+            names.append(node.__name__)
+            node = node.__parent__
+        return tuple(reversed(names))
 
 
 class Root(Resource):
@@ -103,6 +114,8 @@ class PackageContainer(Resource):
 
 class SimpleIndex(PackageContainer):
     """``/simple/``: the index pip and uv read (and where twine uploads)."""
+
+    memoize_reads = True
 
     def __getitem__(self, key: str) -> "SimpleProject":
         return SimpleProject(self.request, None, parent=self, name=key)
@@ -175,6 +188,8 @@ class SimpleProject(PackageResource):
     Whether the project exists is the view's business (a cached page or a 404).
     """
 
+    memoize_reads = True
+
     def __acl__(self) -> list:
         return []
 
@@ -204,6 +219,8 @@ class ReleaseResource(Resource):
 
 
 class FileResource(Resource):
+    memoize_reads = True
+
     def __init__(self, request, file: File, parent=None, name: str = ""):
         super().__init__(request, parent, name)
         self.file = file

@@ -2,6 +2,8 @@
 (Basic with the username ``__token__``), and a server-side session (its token in a signed cookie)
 for browsers. Principals and ``permits`` are computed in one place for all three."""
 
+import threading
+
 from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLDenied, ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
@@ -21,7 +23,7 @@ from .services.accounts import (
     dummy_hash,
     note_login,
 )
-from .services.index import index_serial
+from .services.read_cache import DECISIONS_KEY, ReadDecisions
 from .services.sessions import end_session, open_session, session_user
 from .services.teams import team_principals
 from .services.throttle import LoginThrottle, LoginThrottled
@@ -61,13 +63,13 @@ class Identity:
     ``token`` is the API token's limits when one was used: ``permits`` narrows by it.
     """
 
-    __slots__ = ("_dbsession", "_user", "id", "method", "role", "token", "username")
+    __slots__ = ("_request", "_user", "id", "method", "role", "token", "username")
 
     def __init__(
         self,
         account: Account,
         method: str,
-        dbsession,
+        request,
         user: User | None = None,
         token: TokenGrant | None = None,
     ):
@@ -76,13 +78,13 @@ class Identity:
         self.role = account.role
         self.method = method
         self.token = token
-        self._dbsession = dbsession
+        self._request = request  # its session is opened only if a view asks for the user
         self._user = user
 
     @property
     def user(self) -> User:
         if self._user is None:
-            user = self._dbsession.get(User, self.id)
+            user = self._request.dbsession.get(User, self.id)
             if user is None:  # deleted by a transaction committed after this request began
                 raise HTTPForbidden("Forbidden: this account no longer exists")
             self._user = user
@@ -114,6 +116,7 @@ class SecurityPolicy:
         session_max_age: int | None = None,
         login_cache: LoginCache | None = None,
         token_cache: LoginCache | None = None,
+        read_decisions: ReadDecisions | None = None,
     ):
         self.secret = secret.encode()
         self.token_key = secret
@@ -127,6 +130,14 @@ class SecurityPolicy:
         self.session_max_age = session_max_age or 14 * 24 * 3600
         self.acl = ACLHelper()
         self._identity = RequestLocalCache(self._load_identity)
+        #: ``services/read_cache.ReadDecisions``: answers ``fastpath.py`` may give again.
+        self.read_decisions = read_decisions
+
+    def cached_account(self, access_serial: int, username: str, password: str) -> Account | None:
+        """A password login already verified at this access serial, or None (``fastpath.py``)."""
+        if username == TOKEN_USERNAME or self.login_cache is None or self.login_cache.ttl <= 0:
+            return None
+        return self.login_cache.get(access_serial, username, password)
 
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
@@ -143,18 +154,19 @@ class SecurityPolicy:
             # copy too, CSRF token included, so nothing of the old session is ever accepted.
             request.session.invalidate()
             return None
-        return Identity(account_of(user), SESSION, request.dbsession, user)
+        return Identity(account_of(user), SESSION, request, user)
 
     def _basic_identity(self, request, username: str, password: str) -> Identity | None:
-        """pip's credentials on every request: from the login cache while the serial stands."""
+        """pip's credentials on every request: from the login cache while the access serial
+        stands (uploads move only the index serial: they cost no login check)."""
         cache = self.login_cache
         if cache is not None and cache.ttl <= 0:
             cache = None
         if cache is not None:
-            serial = request.index_serial  # before the user row: entries are never older
+            serial = request.access_serial  # before the user row: entries are never older
             account = cache.get(serial, username, password)
             if account is not None:
-                return Identity(account, BASIC, request.dbsession)
+                return Identity(account, BASIC, request)
         try:
             user = authenticate(
                 request.dbsession,
@@ -177,7 +189,7 @@ class SecurityPolicy:
         account = account_of(user)
         if cache is not None:
             cache.put(serial, username, password, account)
-        return Identity(account, BASIC, request.dbsession, user)
+        return Identity(account, BASIC, request, user)
 
     def _token_identity(self, request, token: str) -> Identity | None:
         """An API token: an HMAC and, on a cache miss, one query; never bcrypt."""
@@ -187,13 +199,13 @@ class SecurityPolicy:
         address = request.remote_addr or ""
         factory = request.registry["dbsession_factory"]
         if cache is not None:
-            serial = request.index_serial
+            serial = request.access_serial
             entry = cache.get(serial, TOKEN_USERNAME, token)
             if entry is not None:
                 account, grant = entry
                 if grant.expires is None or grant.expires > utcnow():
                     self.token_uses.note(factory, grant.id, address)
-                    return Identity(account, TOKEN, request.dbsession, token=grant)
+                    return Identity(account, TOKEN, request, token=grant)
         try:
             if self.throttle is not None:
                 self.throttle.check(request.dbsession, TOKEN_USERNAME, address)
@@ -213,7 +225,7 @@ class SecurityPolicy:
         if cache is not None:
             cache.put(serial, TOKEN_USERNAME, token, (account, grant))
         self.token_uses.note(factory, grant.id, address)
-        return Identity(account, TOKEN, request.dbsession, row.user, grant)
+        return Identity(account, TOKEN, request, row.user, grant)
 
     def identity(self, request) -> Identity | None:
         return self._identity.get_or_create(request)
@@ -241,6 +253,15 @@ class SecurityPolicy:
         principals = self.effective_principals(request)
         result = self.acl.permits(context, principals, permission)
         identity = self.identity(request)
+        memo = self.read_decisions
+        if (
+            memo is not None
+            and identity is not None
+            and identity.method == BASIC  # a password: no token limits, no session
+            and getattr(context, "memoize_reads", False)
+        ):
+            key = (identity.id, identity.role, context.read_path(), str(permission))
+            memo.put(request.access_serial, key, bool(result))
         if not result or identity is None or identity.token is None:
             return result
         if not _token_path(request):
@@ -300,7 +321,11 @@ def includeme(config) -> None:
     config.set_session_factory(session_with_lifetime)
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
-    dummy_hash(settings.bcrypt_rounds)  # made now: the first unknown username costs no more
+    # Made now, off the start-up path (a cost-12 hash takes 0.25 s): the first unknown username
+    # costs no more than a known one (a request that comes sooner waits for it).
+    threading.Thread(
+        target=dummy_hash, args=(settings.bcrypt_rounds,), name="dummy-hash", daemon=True
+    ).start()
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
     throttle = LoginThrottle(
@@ -313,15 +338,17 @@ def includeme(config) -> None:
     config.registry["extrapypi.login_throttle"] = throttle
     login_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.login_cache"] = login_cache
-    # Verified API tokens per change serial, as passwords: revocation and owner changes move it.
+    # Verified API tokens per access serial, as passwords: revocation and owner changes move it.
     token_cache = LoginCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.token_cache"] = token_cache
-    config.set_security_policy(
-        SecurityPolicy(
-            settings.secret, cache, throttle, settings.session_max_age, login_cache, token_cache
-        )
+    policy = SecurityPolicy(
+        settings.secret,
+        cache,
+        throttle,
+        settings.session_max_age,
+        login_cache,
+        token_cache,
+        config.registry.get(DECISIONS_KEY),
     )
-    # Read once per request: the login cache and the index page cache share it.
-    config.add_request_method(
-        lambda request: index_serial(request.dbsession), "index_serial", reify=True
-    )
+    config.registry["extrapypi.security_policy"] = policy
+    config.set_security_policy(policy)

@@ -2,6 +2,9 @@
 
 Needs the upload view (``/legacy/``), the simple index (PEP 691 JSON) and the file downloads: until
 those branches are merged its tests fail with a message saying so (they are never skipped).
+
+Each server reads the change serials at most once a second (``extrapypi.serial_check_seconds``,
+default 1): a change made through one is seen by the other within that delay, never later.
 """
 
 import time
@@ -24,7 +27,11 @@ from instances import (
 
 from extrapypi import main, schema
 from extrapypi.permissions import Role
+from extrapypi.services.accounts import get_user
 
+#: The servers' default serial check delay, and room for the checking requests' own time.
+SERIAL_DELAY = 1.0
+MARGIN = 1.0
 UPLOADER = "ci-upload"  # one account uploading from many CI jobs, through any instance
 READER = "reader"
 
@@ -57,7 +64,7 @@ def cluster(moto_server, s3_bucket, tmp_path_factory):
         for server in servers:
             require_view(server, "/legacy/", "the upload view", basic(UPLOADER), method="POST")
             require_view(server, "/simple/", "the simple index view", basic(READER))
-        yield servers, local.registry["extrapypi.storage"], directory
+        yield servers, local.registry["extrapypi.storage"], directory, data
     finally:
         for server in servers:
             server.process.terminate()
@@ -81,6 +88,19 @@ def run_all(processes) -> list[tuple[int, str]]:
     return results
 
 
+def eventually(check):
+    """Run ``check`` until it passes; fail when that takes longer than the serial delay allows
+    (counted from the change's commit: callers call this right after it)."""
+    started = time.monotonic()
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() - started > SERIAL_DELAY + MARGIN:
+                raise
+            time.sleep(0.05)
+
+
 def check_index(servers, storage, expected: dict[str, dict[str, bytes]]) -> None:
     """Both instances list exactly the expected files, once each, and serve their bytes."""
     for server in servers:
@@ -100,7 +120,7 @@ def check_index(servers, storage, expected: dict[str, dict[str, bytes]]) -> None
 
 @pytest.mark.e2e
 def test_concurrent_uploads_through_two_instances(cluster):
-    servers, storage, directory = cluster
+    servers, storage, directory, _ = cluster
     batch = directory / f"batch-{uuid.uuid4().hex[:6]}"
     batch.mkdir()
     plan = {  # (server index, project) → files; both instances create each project at once
@@ -130,13 +150,13 @@ def test_concurrent_uploads_through_two_instances(cluster):
         }
         for project in ("alpha", "beta")
     }
-    check_index(servers, storage, expected)
+    eventually(lambda: check_index(servers, storage, expected))
     print(f"16 files through 2 instances in {elapsed:.1f} s")
 
 
 @pytest.mark.e2e
 def test_the_same_file_through_both_instances_at_once_is_stored_once(cluster):
-    servers, storage, directory = cluster
+    servers, storage, directory, _ = cluster
     batch = directory / f"same-{uuid.uuid4().hex[:6]}"
     batch.mkdir()
     paths = build(batch, "gamma", "1.0")
@@ -152,12 +172,14 @@ def test_the_same_file_through_both_instances_at_once_is_stored_once(cluster):
             assert any(f" {status} " in out for status in (400, 403, 409)), out
     for server in servers:
         assert server_errors(server) == [], server.log()
-    check_index(servers, storage, {"gamma": {p.name: p.read_bytes() for p in paths}})
+    eventually(
+        lambda: check_index(servers, storage, {"gamma": {p.name: p.read_bytes() for p in paths}})
+    )
 
 
 @pytest.mark.e2e
 def test_a_page_cached_by_one_instance_shows_an_upload_through_the_other(cluster, tmp_path):
-    servers, _, directory = cluster
+    servers, _, directory, _ = cluster
     batch = directory / f"cache-{uuid.uuid4().hex[:6]}"
     batch.mkdir()
     first = build(batch, "delta", "1.0")
@@ -172,15 +194,53 @@ def test_a_page_cached_by_one_instance_shows_an_upload_through_the_other(cluster
     code, out = run_all([twine_upload(servers[1], UPLOADER, second)])[0]
     assert code == 0, out
 
-    listed = {f["filename"] for f in simple_files(servers[0], "delta", basic(READER))}
-    assert listed == {p.name for p in first + second}
-    page = fetch(f"{servers[0].url}/simple/delta/", {**basic(READER), "Accept": "text/html"})
-    assert page.status == 200
-    for path in second:
-        assert path.name in page.text
+    def shows_the_upload():
+        listed = {f["filename"] for f in simple_files(servers[0], "delta", basic(READER))}
+        assert listed == {p.name for p in first + second}
+        page = fetch(f"{servers[0].url}/simple/delta/", {**basic(READER), "Accept": "text/html"})
+        assert page.status == 200
+        for path in second:
+            assert path.name in page.text
+
+    eventually(shows_the_upload)  # instance A re-reads the serial within a second
 
     host = servers[0].url.split("://", 1)[1]
     result = pip_download(f"http://{READER}:correct%20horse@{host}/simple/", "delta==1.1", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     wheel = next(p for p in second if p.suffix == ".whl")
     assert (tmp_path / wheel.name).read_bytes() == wheel.read_bytes()
+
+
+@pytest.mark.e2e
+def test_user_changes_reach_every_instance_within_a_second(cluster):
+    """Deactivation and a new role, made by another process (the CLI, a third server), end the
+    cached logins of both servers within the serial delay; an upload in between ends none."""
+    servers, _, directory, data = cluster
+    name = f"temp-{uuid.uuid4().hex[:6]}"
+    data.user(name, Role.ADMIN)
+    for server in servers:
+        for _ in range(2):  # verified, then from each server's login cache
+            assert fetch(f"{server.url}/users/", basic(name)).status == 200
+
+    batch = directory / f"users-{uuid.uuid4().hex[:6]}"
+    batch.mkdir()
+    code, out = run_all([twine_upload(servers[1], UPLOADER, build(batch, "epsilon", "1.0"))])[0]
+    assert code == 0, out
+    for server in servers:  # the upload moved the index serial only: the login still stands
+        assert fetch(f"{server.url}/users/", basic(name)).status == 200
+
+    tm, dbsession = data.session()
+    with tm:
+        get_user(dbsession, name).role = Role.INSTALLER.value
+
+    def refused(path: str, status: int):
+        def check():
+            for server in servers:
+                assert fetch(f"{server.url}{path}", basic(name)).status == status, server.url
+
+        return check
+
+    eventually(refused("/users/", 403))
+    with tm:
+        get_user(dbsession, name).is_active = False
+    eventually(refused("/simple/", 401))

@@ -2,8 +2,9 @@
 
 Instance A is the in-process WSGI app (WebTest); instance B is a real ``pserve`` process on the
 same database (``live_server``). What each process keeps in memory: the verified-credential
-cache (keyed by password and stored hash, role and active flag always read from the database)
-and nothing else; sessions live in signed cookies, so any instance with the same secret reads them.
+cache (keyed by password and stored hash), logins and pages per change serial (``live_server``
+reads the serials on every request here; the 1 s default is tested in ``test_multi_instance.py``);
+sessions live in signed cookies, so any instance with the same secret reads them.
 """
 
 import base64

@@ -11,6 +11,7 @@ from test_upload import post
 
 from extrapypi.models import JournalEntry, Package
 from extrapypi.permissions import Role
+from extrapypi.services import serials
 from extrapypi.services import status as status_service
 from extrapypi.services.packages import get_package
 
@@ -187,6 +188,7 @@ def test_an_unknown_stored_status_is_treated_as_quarantined(testapp, data, auth,
     with data.app.registry["db_engine"].begin() as connection:
         connection.execute(sa.update(Package).values(status="haunted"))
         connection.execute(sa.text("UPDATE index_state SET serial = serial + 1"))
+    serials.changed(data.app.registry["db_engine"])  # raw SQL: tell this process's apps
     page = testapp.get("/simple/demo/", headers={**auth("reader"), "Accept": JSON}).json
     assert page["files"] == []
     testapp.get(f"/packages/demo/1.0/{world['filename']}", headers=auth("reader"), status=404)

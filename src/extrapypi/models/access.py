@@ -1,24 +1,30 @@
-"""Changes to who may do what bump the change serial, whichever code path makes them.
+"""Changes to who may do what bump the access serial, whichever code path makes them.
 
-Servers cache verified Basic logins per change serial (``security.py``): a password, role,
-active-flag or username change, a new or deleted user, and a maintainer added or removed must
-therefore move the serial in the same transaction, so every process sees it on its next request.
+Servers cache verified Basic logins, tokens and team memberships per access serial (row 2 of
+``index_state``, ``services/serials.py``), apart from the index serial that uploads move: a
+password, role, active-flag or username change, a new or deleted user, a token change, a team
+membership and a maintainer added or removed must therefore move it in the same transaction, so
+this process sees it at once and every other within ``serial_check_seconds``.
 A ``before_flush`` listener on every ORM session does it, once per transaction.
 """
 
 from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
-from .journal import IndexState
+from .journal import SERIAL_BUMPED_KEY, IndexState
 from .package import Package
+from .team import Team
 from .token import ApiToken
 from .user import User
 
 #: The user columns authentication and authorization read.
 ACCESS_COLUMNS = ("username", "password_hash", "role", "is_active")
+#: Who maintains a package (users and teams): the package's ACL reads them.
+MAINTAINER_COLUMNS = ("maintainers", "team_maintainers")
 #: The token columns token checks read (``last_used`` is not one: it moves without a bump).
 TOKEN_COLUMNS = ("scope", "projects", "expires", "revoked", "secret_hash")
-STATE_ID = 1
+#: The access serial's row (``services/serials.ACCESS_ID``; row 1 is the index serial).
+ACCESS_ID = 2
 _BUMPED_IN = "extrapypi.access_serial_bumped_in"
 
 
@@ -31,16 +37,20 @@ def changes_access(session: Session) -> bool:
     """Whether this flush changes authentication or authorization."""
     if any(isinstance(obj, User) for obj in session.new):
         return True
-    if any(isinstance(obj, (User, Package, ApiToken)) for obj in session.deleted):
+    if any(isinstance(obj, (User, Package, ApiToken, Team)) for obj in session.deleted):
         return True
     for obj in session.dirty:
         if isinstance(obj, ApiToken) and _changed(obj, TOKEN_COLUMNS):
             return True
         if isinstance(obj, User) and _changed(obj, ACCESS_COLUMNS):
             return True
-        if isinstance(obj, Package) and _changed(obj, ("maintainers",)):
+        if isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS):
             return True
-    return any(isinstance(obj, Package) and _changed(obj, ("maintainers",)) for obj in session.new)
+        if isinstance(obj, Team) and _changed(obj, ("members",)):
+            return True
+    return any(
+        isinstance(obj, Package) and _changed(obj, MAINTAINER_COLUMNS) for obj in session.new
+    )
 
 
 @event.listens_for(Session, "before_flush")
@@ -51,8 +61,9 @@ def bump_serial_on_access_change(session: Session, flush_context, instances) -> 
     # Core UPDATE on the one-row table: the row lock orders writers as ``bump_serial`` does.
     table = IndexState.__table__
     result = session.connection().execute(
-        update(table).where(table.c.id == STATE_ID).values(serial=table.c.serial + 1)
+        update(table).where(table.c.id == ACCESS_ID).values(serial=table.c.serial + 1)
     )
     if result.rowcount == 0:  # a database created without the migration's seed row
-        session.add(IndexState(id=STATE_ID, serial=1))
+        session.add(IndexState(id=ACCESS_ID, serial=1))
     session.info[_BUMPED_IN] = transaction
+    session.info[SERIAL_BUMPED_KEY] = True  # seen at once here (services/serials.py)

@@ -7,9 +7,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .meta import Base, UTCDateTime, utcnow
 
+#: Set on a session's ``info`` in a transaction that bumps a serial (``services/serials.py``).
+SERIAL_BUMPED_KEY = "extrapypi.serial_bumped"
+
 
 class IndexState(Base):
-    """One row whose ``serial`` grows with every change to what the index shows.
+    """Row 1: its ``serial`` grows with every change to what the index shows; row 2: with every
+    change to who may do what (``models/access.py``).
 
     Writers bump it with ``UPDATE ... SET serial = serial + 1``: the row lock orders them, so the
     serial a reader sees only grows once every change below it is committed (a safe cache key).

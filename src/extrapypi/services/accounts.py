@@ -50,7 +50,14 @@ def check_password_rules(password: str, policy: PasswordPolicy = DEFAULT_POLICY)
         )
 
 
+class BcryptChecks:
+    """How many bcrypt checks this process ran (tests and benchmarks assert none were paid)."""
+
+    count = 0
+
+
 def check_password(password: str, password_hash: str) -> bool:
+    BcryptChecks.count += 1
     try:
         return bcrypt.checkpw(password.encode()[:MAX_PASSWORD_BYTES], password_hash.encode())
     except ValueError:
@@ -85,6 +92,7 @@ class CredentialCache:
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._entries: OrderedDict[bytes, float] = OrderedDict()
+        self._checking: dict[bytes, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def _digest(self, username: str, password: str, password_hash: str) -> bytes:
@@ -103,6 +111,18 @@ class CredentialCache:
                 del self._entries[digest]
                 return False
             return True
+
+    def checking(self, username: str, password: str, password_hash: str) -> threading.Lock:
+        """Held while bcrypt checks these credentials: pip's parallel connections all sending
+        the same expired credentials wait for one check instead of each paying their own."""
+        digest = self._digest(username, password, password_hash)
+        with self._lock:
+            lock = self._checking.get(digest)
+            if lock is None:
+                if len(self._checking) >= self.max_entries:
+                    self._checking = {}
+                lock = self._checking[digest] = threading.Lock()
+            return lock
 
     def remember(self, username: str, password: str, password_hash: str) -> None:
         if self.ttl <= 0:
@@ -125,13 +145,16 @@ class Account:
 
 
 class LoginCache:
-    """Basic credentials verified at one change serial, and whose they are.
+    """Basic credentials verified at one access serial, and whose they are.
 
-    Every change to users or maintainers bumps the serial (``models/access.py``), so an entry is
-    good exactly while the serial a request reads equals the cache's: a password change,
-    deactivation or new role takes effect on the next request of every process. A request that
-    reads another serial empties the cache (the serial may also go back, with a restored
-    database). Keys are HMACs of (username, password); passwords are never kept.
+    Every change to users, tokens, teams or maintainers bumps the access serial
+    (``models/access.py``); uploads do not. An entry is good exactly while the access serial a
+    request reads equals the cache's: a password change, deactivation or new role takes effect
+    on the next request of this process and within ``serial_check_seconds`` on every other. A
+    request that reads another serial empties the cache (the serial may also go back, with a
+    restored database); each login then costs one user-row read, and bcrypt only when the
+    ``CredentialCache`` no longer vouches for that (username, password, hash): an unrelated
+    user's change never costs anyone a bcrypt check. Keys are HMACs of (username, password).
     """
 
     def __init__(self, secret: str, ttl_seconds: int = 300, max_entries: int = 10_000):
@@ -205,6 +228,15 @@ def authenticate(
     costs its queries.
     """
     user = get_user(dbsession, username)
+    if user is not None and cache is not None and cache.ttl > 0:
+        with cache.checking(username, password, user.password_hash):
+            return _authenticate(
+                dbsession, user, username, password, cache, throttle, address, rounds
+            )
+    return _authenticate(dbsession, user, username, password, cache, throttle, address, rounds)
+
+
+def _authenticate(dbsession, user, username, password, cache, throttle, address, rounds=12):
     if (
         user is not None
         and cache is not None

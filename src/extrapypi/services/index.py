@@ -3,7 +3,8 @@
 Both the JSON and the HTML answers render from the same dict, so they can never disagree. Pages are
 built with one query each (no per-file lookups) and rendered without a template engine: the 10,000
 project root page is plain string joining. ``PageCache`` keeps rendered (and gzipped) pages keyed by
-the change serial, so a request that hits it costs one serial read.
+the index serial, so a request that hits it costs no query at all (the serial comes from the
+process's ``SerialClock``, read at most once a second) and opens no database session.
 """
 
 import gzip
@@ -12,6 +13,7 @@ import html
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -209,6 +211,7 @@ class PageCache:
         self.max_entries = max_entries
         self.serial = -1
         self._pages: OrderedDict[tuple, RenderedPage | None] = OrderedDict()
+        self._building: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, serial: int, key: tuple) -> tuple[bool, RenderedPage | None]:
@@ -228,34 +231,46 @@ class PageCache:
             while len(self._pages) > self.max_entries:
                 self._pages.popitem(last=False)
 
+    def building(self, key: tuple) -> threading.Lock:
+        """The lock held while ``key`` is being rendered (one per page, kept while cached)."""
+        with self._lock:
+            lock = self._building.get(key)
+            if lock is None:
+                if len(self._building) > 2 * self.max_entries:
+                    self._building = {}
+                lock = self._building[key] = threading.Lock()
+            return lock
+
     def clear(self) -> None:
         with self._lock:
             self._pages.clear()
             self.serial = -1
 
 
-def index_serial(dbsession: Session) -> int:
-    """``current_serial`` on the hot path: plain SQL on the request's connection (same snapshot),
-    a fifth of the ORM's cost per request."""
-    serial = (
-        dbsession.connection()
-        .exec_driver_sql("SELECT serial FROM index_state WHERE id = 1")
-        .scalar()
-    )
-    return serial or 0
-
-
 def cached_page(
-    cache: PageCache, dbsession: Session, serial: int, project: str | None, media_type: str
+    cache: PageCache,
+    dbsession: Callable[[], Session],
+    serial: int,
+    project: str | None,
+    media_type: str,
 ) -> RenderedPage | None:
-    """The rendered root page (``project`` None) or project page; None for an unknown project."""
+    """The rendered root page (``project`` None) or project page; None for an unknown project.
+
+    ``dbsession`` is called on a miss only: a hit never opens a session."""
     key = (project, media_type)
     found, page = cache.get(serial, key)
     PAGE_CACHE.labels("hit" if found else "miss").inc()
     if found:
         return page
-    data = root_page(dbsession) if project is None else project_page(dbsession, project)
-    if data is not None:
-        page = RenderedPage.build(RENDERERS[media_type](data), media_type)
-    cache.put(serial, key, page)
+    # One build per page and serial: the threads that miss together wait for the first one
+    # (after an upload, the 100,000-project root page is rendered once, not once per thread).
+    with cache.building(key):
+        found, page = cache.get(serial, key)
+        if found:
+            return page
+        session = dbsession()
+        data = root_page(session) if project is None else project_page(session, project)
+        if data is not None:
+            page = RenderedPage.build(RENDERERS[media_type](data), media_type)
+        cache.put(serial, key, page)
     return page

@@ -5,6 +5,7 @@ from sqlalchemy.orm import Session
 
 from ..models import IndexState, JournalEntry, User
 from .mirrors import rewrite_after_commit
+from .serials import note_bump
 from .webhooks import queue_for_journal
 
 STATE_ID = 1
@@ -16,7 +17,11 @@ def current_serial(dbsession: Session) -> int:
 
 
 def bump_serial(dbsession: Session) -> int:
-    """Take the next serial; the row lock holds other writers until this transaction ends."""
+    """Take the next serial; the row lock holds other writers until this transaction ends.
+
+    Its commit reaches this process's serial clocks at once (``services/serials.py``).
+    """
+    note_bump(dbsession)
     result = dbsession.execute(
         update(IndexState).where(IndexState.id == STATE_ID).values(serial=IndexState.serial + 1)
     )

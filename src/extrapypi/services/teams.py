@@ -2,8 +2,8 @@
 
 A team grants nothing by itself: the security policy gives each member the ``team:<name>``
 principal, and a package maintained by the team grants that principal what a maintainer grant
-gives the member's own role (``resources.PackageResource``). Every change here bumps the change
-serial, which keys the per-process :class:`TeamCache` and the login and page caches.
+gives the member's own role (``resources.PackageResource``). Every membership change bumps the
+access serial (``models/access.py``), which keys the per-process :class:`TeamCache`.
 """
 
 import re
@@ -142,7 +142,7 @@ def team_names_of(dbsession: Session, user_id: int) -> tuple[str, ...]:
 
 
 class TeamCache:
-    """Each user's team names at the newest change serial seen (every team change bumps it).
+    """Each user's team names at the newest access serial seen (every team change bumps it).
 
     pip's requests check permissions on every page: with this, team principals cost a dict
     lookup, not a query. Another serial empties the cache, as ``PageCache`` does.
@@ -178,7 +178,7 @@ def team_principals(request, user_id: int) -> list[str]:
     cache = request.registry.get(CACHE_KEY)
     if cache is None:
         cache = request.registry.setdefault(CACHE_KEY, TeamCache())
-    serial = request.index_serial
+    serial = request.access_serial
     names = cache.get(serial, user_id)
     if names is None:
         names = team_names_of(request.dbsession, user_id)

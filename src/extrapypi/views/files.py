@@ -13,6 +13,7 @@ from ..permissions import Permission
 from ..resources import FileMetadataResource, FileResource, PackageBrowser
 from ..services.metrics import count_download
 from ..services.packages import metadata_key, storage_key
+from ..services.read_cache import FileFacts, remember_file
 from ..storage.disposition import attachment
 from .errors import plain_error
 
@@ -44,8 +45,12 @@ def _stream(request, key: str, sha256: str, filename: str):
 def download(context: FileResource, request):
     file = context.file
     package = context.__parent__.__parent__.package
-    response = _stream(request, storage_key(package, file.filename), file.sha256, file.filename)
+    key = storage_key(package, file.filename)
+    response = _stream(request, key, file.sha256, file.filename)
     count_download(request, response, package, file)  # metrics + batched download counts
+    if response.status_code == 200:  # the next download of this path skips the stack
+        facts = FileFacts(context.read_path(), key, file.sha256, attachment(file.filename))
+        remember_file(request, facts.counted(package.normalized_name, file.filename))
     return response
 
 
@@ -58,4 +63,9 @@ def download(context: FileResource, request):
 def core_metadata(context: FileMetadataResource, request):
     file = context.file
     key = metadata_key(context.__parent__.__parent__.package, file.filename)
-    return _stream(request, key, file.metadata_sha256, file.filename + ".metadata")
+    name = file.filename + ".metadata"
+    response = _stream(request, key, file.metadata_sha256, name)
+    if response.status_code == 200:
+        facts = FileFacts(context.read_path(), key, file.metadata_sha256, attachment(name))
+        remember_file(request, facts)
+    return response

@@ -1,6 +1,6 @@
 """``GET /simple/`` and ``/simple/<name>/``: the PEP 503/691 index pip and uv read.
 
-A request costs the identity (cached credentials), one change-serial read and a page-cache hit.
+A request costs the identity (cached credentials) and a page-cache hit: no query, no session.
 Redirects are built from the normalized name only, never from raw input (pypiserver's
 CVE-2019-6802 reflected the requested name into the ``Location`` header).
 """
@@ -71,21 +71,29 @@ def not_acceptable():
     return response
 
 
-def page_response(request, page: RenderedPage, media_type: str) -> Response:
-    """The cached page as it is: headers built by hand, the hot path of every pip run."""
+def page_answer(environ, page: RenderedPage, media_type: str) -> tuple[int, list, bytes]:
+    """Status, headers and body of a cached page, built by hand: the hot path of every pip run
+    (this view's and ``fastpath.py``'s)."""
     # no Accept-Encoding header: send identity (RFC 9110 allows anything, clients expect that)
-    accept_encoding = request.environ.get("HTTP_ACCEPT_ENCODING")
+    accept_encoding = environ.get("HTTP_ACCEPT_ENCODING")
     gzipped = accept_encoding is not None and wants_gzip(accept_encoding)
     etag = f'"{page.etag}-gz"' if gzipped else f'"{page.etag}"'
     headers = [("ETag", etag), ("Vary", VARY), ("Cache-Control", CACHE_CONTROL)]
-    if_none_match = request.environ.get("HTTP_IF_NONE_MATCH")
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match and (etag in if_none_match or if_none_match.strip() == "*"):
-        return Response(status=304, headerlist=headers)
+        return 304, headers, b""
     body = page.gzipped if gzipped else page.body
     headers.append(("Content-Type", f"{media_type}; charset=utf-8"))
     headers.append(("Content-Length", str(len(body))))
     if gzipped:
         headers.append(("Content-Encoding", "gzip"))
+    return 200, headers, body
+
+
+def page_response(request, page: RenderedPage, media_type: str) -> Response:
+    status, headers, body = page_answer(request.environ, page, media_type)
+    if status == 304:
+        return Response(status=304, headerlist=headers)
     return Response(body=body, headerlist=headers)
 
 
@@ -105,8 +113,8 @@ def simple_root(context: SimpleIndex, request) -> Response:
     media_type = choose_media_type(request)
     if media_type is None:
         return not_acceptable()
-    serial = request.index_serial
-    page = cached_page(page_cache(request.registry), request.dbsession, serial, None, media_type)
+    cache = page_cache(request.registry)
+    page = cached_page(cache, lambda: request.dbsession, request.index_serial, None, media_type)
     return page_response(request, page, media_type)
 
 
@@ -126,7 +134,7 @@ def simple_project(context: SimpleProject, request) -> Response:
         return not_acceptable()
     serial = request.index_serial
     cache = page_cache(request.registry)
-    page = cached_page(cache, request.dbsession, serial, normalized, media_type)
+    page = cached_page(cache, lambda: request.dbsession, serial, normalized, media_type)
     if page is None:  # not hosted here: the upstream's, if one is configured
         from .upstream import upstream_project
 

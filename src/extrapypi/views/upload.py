@@ -7,8 +7,8 @@ turns away every request a browser makes for another site, before the body is re
 """
 
 from functools import partial
+from typing import TYPE_CHECKING
 
-import multipart
 from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPConflict,
@@ -38,6 +38,9 @@ from ..services.upstream_control import claim_refusal
 from ..settings import get_app_settings
 from ..storage import watch_publishing
 from .errors import authentication_required, plain_error
+
+if TYPE_CHECKING:
+    import multipart
 
 #: Room for the form's text fields (a long description) on top of the file itself.
 FORM_ALLOWANCE = 16 * 1024 * 1024
@@ -80,12 +83,15 @@ def _authorizer(request, context):
 
 def parse_form(
     request, limits: Limits
-) -> tuple[dict[str, list[str]], multipart.MultipartPart | None]:
+) -> tuple[dict[str, list[str]], "multipart.MultipartPart | None"]:
     """The text fields, and the ``content`` part spooled to a temporary file (never held whole).
 
     ``multipart`` scans the body in large chunks; webob's cgi-based parser reads it line by
-    line, which for binary data is an order of magnitude slower.
+    line, which for binary data is an order of magnitude slower. Imported here, on the first
+    upload: a server that only serves pip starts without it.
     """
+    import multipart
+
     content_type, options = multipart.parse_options_header(request.headers.get("Content-Type", ""))
     if content_type != "multipart/form-data" or not options.get("boundary"):
         # Not a file upload at all (e.g. an urlencoded ':action=submit'): webob reads it.
