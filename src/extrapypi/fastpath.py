@@ -29,6 +29,7 @@ from webob.request import PATH_SAFE
 from .services.metrics import COUNTER_KEY, DOWNLOADS, LATENCY, PAGE_CACHE, REQUESTS
 from .services.read_cache import DECISIONS_KEY, FILES_KEY, FileFactsCache, ReadDecisions
 from .services.serials import serial_clock
+from .services.tokens import TOKEN_USERNAME
 from .storage.local import BLOCK_SIZE, LocalStorage
 from .tweens import log
 from .views.headers import ALWAYS, HTML_ONLY
@@ -90,6 +91,7 @@ class FastReads:
         plain = isinstance(storage, LocalStorage) and not storage.accel_redirect
         self.storage = storage if plain and not storage.sendfile else None
         self.counter = registry.get(COUNTER_KEY)
+        self.session_factory = registry["dbsession_factory"]
 
     def __getattr__(self, name: str):
         return getattr(self.router, name)  # registry users (tests, scripts) see the router
@@ -124,13 +126,25 @@ class FastReads:
         return self.router(environ, start_response)
 
     def _account(self, environ, serials):
+        """(account, API token id or None) of credentials the full stack verified before."""
         credentials = basic_credentials(environ.get("HTTP_AUTHORIZATION"))
         if credentials is None:
             return None
-        return self.policy.cached_account(serials.access, *credentials)
+        username, password = credentials
+        if username == TOKEN_USERNAME:
+            address = environ.get("REMOTE_ADDR", "")
+            entry = self.policy.cached_token(
+                serials.access, password, address, self.session_factory
+            )
+            return None if entry is None else (entry[0], entry[1].id)
+        account = self.policy.cached_account(serials.access, username, password)
+        return None if account is None else (account, None)
 
-    def _allowed(self, serials, account, context_path: tuple, permission: str) -> bool:
+    def _allowed(self, serials, who, context_path: tuple, permission: str) -> bool:
+        account, token_id = who
         key = (account.id, account.role, context_path, permission)
+        if token_id is not None:  # the token's own answer: its scope and projects narrow it
+            key = (*key, token_id)
         return self.decisions.get(serials.access, key) is True
 
     def _answer(self, environ, method: str, path: str):
@@ -150,11 +164,11 @@ class FastReads:
         found, page = self.pages.get(serials.index, (name or None, media_type))
         if not found or page is None:
             return None
-        account = self._account(environ, serials)
-        if account is None:
+        who = self._account(environ, serials)
+        if who is None:
             return None
         context_path = ("simple", name) if name else ("simple",)
-        if not self._allowed(serials, account, context_path, VIEW):
+        if not self._allowed(serials, who, context_path, VIEW):
             return None
         PAGE_CACHE.labels("hit").inc()
         code, headers, body = page_answer(environ, page, media_type)
@@ -163,7 +177,7 @@ class FastReads:
             headers.extend(HTML_ONLY.items())
         status = "304 Not Modified" if code == 304 else "200 OK"
         label = "SimpleProject" if name else "SimpleIndex"
-        return account.username, label, status, headers, [] if method == "HEAD" else [body]
+        return who[0].username, label, status, headers, [] if method == "HEAD" else [body]
 
     def _file(self, environ, method: str, path: str, serials):
         if self.storage is None or "HTTP_IF_NONE_MATCH" in environ:
@@ -171,8 +185,8 @@ class FastReads:
         facts = self.files.get(serials.index, path)
         if facts is None:
             return None
-        account = self._account(environ, serials)
-        if account is None or not self._allowed(serials, account, facts.path, DOWNLOAD):
+        who = self._account(environ, serials)
+        if who is None or not self._allowed(serials, who, facts.path, DOWNLOAD):
             return None
         try:
             file = open(self.storage.path(facts.storage_key), "rb")  # noqa: SIM115 - server closes
@@ -206,7 +220,7 @@ class FastReads:
             DOWNLOADS.labels(facts.project).inc()
             if self.counter is not None and self.counter.add(facts.filename):
                 self.counter.flush_soon()
-        return account.username, facts.view_label, "200 OK", headers, body
+        return who[0].username, facts.view_label, "200 OK", headers, body
 
 
 class _FileIter:

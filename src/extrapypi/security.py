@@ -139,6 +139,21 @@ class SecurityPolicy:
             return None
         return self.login_cache.get(access_serial, username, password)
 
+    def cached_token(self, access_serial: int, token: str, address: str, session_factory):
+        """(account, grant) of an API token already verified at this access serial and not
+        expired, or None (``fastpath.py``); its use is recorded as on the full stack."""
+        cache = self.token_cache
+        if cache is None or cache.ttl <= 0:
+            return None
+        entry = cache.get(access_serial, TOKEN_USERNAME, token)
+        if entry is None:
+            return None
+        grant = entry[1]
+        if grant.expires is not None and grant.expires <= utcnow():
+            return None  # the full stack refuses it, saying why, and journals the attempt
+        self.token_uses.note(session_factory, grant.id, address)  # at most once a minute
+        return entry
+
     def _load_identity(self, request) -> Identity | None:
         credentials = extract_http_basic_credentials(request)
         if credentials is not None:
@@ -254,20 +269,24 @@ class SecurityPolicy:
         result = self.acl.permits(context, principals, permission)
         identity = self.identity(request)
         memo = self.read_decisions
-        if (
+        remember = (
             memo is not None
             and identity is not None
-            and identity.method == BASIC  # a password: no token limits, no session
+            and identity.method in (BASIC, TOKEN)  # not a session: no cookie on the fast path
             and getattr(context, "memoize_reads", False)
-        ):
-            key = (identity.id, identity.role, context.read_path(), str(permission))
-            memo.put(request.access_serial, key, bool(result))
+        )
         if not result or identity is None or identity.token is None:
+            if remember:
+                key = (identity.id, identity.role, context.read_path(), str(permission))
+                memo.put(request.access_serial, key, bool(result))
             return result
         if not _token_path(request):
             reason = dashboard_refusal(identity.token)
         else:
             reason = token_refusal(identity.token, permission, project_of(context))
+        if remember:  # a token's answer: the ACL's narrowed by its scope and projects
+            key = (identity.id, identity.role, context.read_path(), str(permission))
+            memo.put(request.access_serial, (*key, identity.token.id), reason is None)
         if reason is None:
             return result
         denied = ACLDenied("<token limits>", [], permission, principals, context)

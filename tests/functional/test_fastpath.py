@@ -154,3 +154,33 @@ def test_a_fast_answer_is_logged_as_the_stack_logs_it(app, world, auth, calls, c
     lines = [r.getMessage().rsplit(" ", 1)[0] for r in records]
     expected = ["reader GET /simple/demo/ 200", f"reader GET {path} 200"]
     assert lines == expected * 2
+
+
+def test_a_token_read_is_fast_too_and_revocation_applies_at_once(app, data, world, calls):
+    from test_tokens import make_token, token_auth
+
+    from extrapypi.models import ApiToken
+    from extrapypi.services import tokens as token_service
+
+    token = make_token(data, "reader", scope="read")
+    headers = token_auth(token)
+    path = f"/packages/demo/1.0/{world['filename']}"
+    full_page, full_file = get(app, "/simple/demo/", headers), get(app, path, headers)
+    assert full_page.status_int == full_file.status_int == 200 and calls.count == 2
+    fast_page, fast_file = get(app, "/simple/demo/", headers), get(app, path, headers)
+    assert calls.count == 2, "a token verified before is answered without the router"
+    assert answer(fast_page) == answer(full_page) and answer(fast_file) == answer(full_file)
+    tm, dbsession = data.session()
+    with tm:
+        assert dbsession.query(ApiToken).one().last_used is not None  # recorded, as on the stack
+    # the same user's password, and another token of theirs, have answers of their own
+    other = make_token(data, "reader", name="other", scope="read")
+    before = calls.count
+    assert get(app, "/simple/demo/", token_auth(other)).status_int == 200
+    assert calls.count == before + 1
+    with tm:
+        row = token_service.find_token(dbsession, token)
+        token_service.revoke_token(dbsession, row)
+    refused = get(app, "/simple/demo/", headers)
+    assert refused.status_int == 401 and "revoked" in refused.text.lower() + refused.status.lower()
+    assert get(app, path, headers).status_int == 401

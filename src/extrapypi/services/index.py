@@ -247,6 +247,17 @@ class PageCache:
             self.serial = -1
 
 
+def index_serial(dbsession: Session) -> int:
+    """The change serial as this transaction sees it (the nginx front's pages record it);
+    requests take it from the process's serial clock instead (``services/serials.py``)."""
+    serial = (
+        dbsession.connection()
+        .exec_driver_sql("SELECT serial FROM index_state WHERE id = 1")
+        .scalar()
+    )
+    return serial or 0
+
+
 def cached_page(
     cache: PageCache,
     dbsession: Callable[[], Session],
