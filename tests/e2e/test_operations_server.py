@@ -49,7 +49,10 @@ def test_gunicorn_workers_metrics_add_up_and_counts_reach_the_database(
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     port = free_port()
-    settings = base_settings | {"extrapypi.downloads.flush_count": "5"}
+    settings = base_settings | {
+        "extrapypi.downloads.flush_count": "5",
+        "extrapypi.downloads.min_flush_seconds": "0",  # every batch of 5, not once a second
+    }
     ini = write_ini(tmp_path / "gunicorn.ini", settings, port=port)
     command = [venv_tool("gunicorn"), "--paste", ini, "-b", f"127.0.0.1:{port}", "-w", "2"]
     served = serve(command, port, env={"PROMETHEUS_MULTIPROC_DIR": str(multiproc)})
@@ -80,8 +83,14 @@ def test_gunicorn_workers_metrics_add_up_and_counts_reach_the_database(
     assert list(multiproc.glob("counter_*.db"))  # each worker writes its own file
 
     # Batches of 5 are written while serving; what is left is written when the workers stop.
-    with engine.connect() as connection:
-        written = connection.execute(sa.select(DownloadCount.count)).scalar() or 0
+    # (each batch is written on a thread of its own: give the last ones a moment)
+    deadline = time.monotonic() + 10
+    while True:
+        with engine.connect() as connection:
+            written = connection.execute(sa.select(DownloadCount.count)).scalar() or 0
+        if written > downloads - 2 * 5 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert downloads - 2 * 5 < written <= downloads
     served.stop()
     with engine.connect() as connection:
