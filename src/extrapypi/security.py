@@ -341,9 +341,11 @@ def includeme(config) -> None:
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
     # Made now, off the start-up path (a cost-12 hash takes 0.25 s): the first unknown username
-    # costs no more than a known one (a request that comes sooner waits for it).
+    # costs no more than a known one (a request that comes sooner waits for it). Not a daemon:
+    # a command that ends sooner waits for it, since a daemon thread killed inside bcrypt's C
+    # code at interpreter exit aborts the process ("FATAL: exception not rethrown").
     threading.Thread(
-        target=dummy_hash, args=(settings.bcrypt_rounds,), name="dummy-hash", daemon=True
+        target=dummy_hash, args=(settings.bcrypt_rounds,), name="dummy-hash", daemon=False
     ).start()
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
