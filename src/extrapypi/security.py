@@ -2,8 +2,6 @@
 (Basic with the username ``__token__``), and a server-side session (its token in a signed cookie)
 for browsers. Principals and ``permits`` are computed in one place for all three."""
 
-import threading
-
 from pyramid.authentication import extract_http_basic_credentials
 from pyramid.authorization import ACLDenied, ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
@@ -20,7 +18,6 @@ from .services.accounts import (
     CredentialCache,
     LoginCache,
     authenticate,
-    dummy_hash,
     note_login,
 )
 from .services.read_cache import DECISIONS_KEY, ReadDecisions
@@ -340,13 +337,6 @@ def includeme(config) -> None:
     config.set_session_factory(session_with_lifetime)
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)
-    # Made now, off the start-up path (a cost-12 hash takes 0.25 s): the first unknown username
-    # costs no more than a known one (a request that comes sooner waits for it). Not a daemon:
-    # a command that ends sooner waits for it, since a daemon thread killed inside bcrypt's C
-    # code at interpreter exit aborts the process ("FATAL: exception not rethrown").
-    threading.Thread(
-        target=dummy_hash, args=(settings.bcrypt_rounds,), name="dummy-hash", daemon=False
-    ).start()
     cache = CredentialCache(settings.secret, settings.credential_cache_seconds)
     config.registry["extrapypi.credential_cache"] = cache
     throttle = LoginThrottle(

@@ -7,7 +7,9 @@
 """
 
 import re
+import time
 
+import bcrypt
 import pytest
 import sqlalchemy as sa
 import webtest
@@ -101,7 +103,25 @@ def test_unknown_usernames_cost_the_configured_bcrypt_rounds(testapp, data, auth
 @pytest.mark.parametrize("rounds", [5, 10])
 def test_dummy_hash_has_the_cost_asked_for(rounds):
     assert accounts.dummy_hash(rounds).startswith(f"$2b${rounds:02d}$")
-    assert accounts.check_password("no such user", accounts.dummy_hash(rounds))
+    # bcrypt checks it at that cost (a string it refused would be a quick ValueError), and no
+    # password matches it
+    assert bcrypt.checkpw(b"no such user", accounts.dummy_hash(rounds).encode()) is False
+    assert len(accounts.dummy_hash(rounds)) == len(bcrypt.hashpw(b"x", bcrypt.gensalt(4)))
+
+
+def test_checking_the_dummy_hash_takes_as_long_as_a_real_one():
+    real = bcrypt.hashpw(b"a password", bcrypt.gensalt(8)).decode()
+
+    def quickest(password_hash: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            accounts.check_password("a guess", password_hash)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    # the same work (a refused string would return at once: thousands of times quicker)
+    assert quickest(accounts.dummy_hash(8)) > 0.5 * quickest(real)
 
 
 @pytest.mark.parametrize("suffix", ["", "delete"], ids=["edit", "delete"])

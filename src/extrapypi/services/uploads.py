@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from packaging.metadata import parse_email
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -26,7 +24,6 @@ from ..storage import FileTooLarge, StagedFile, Storage, publish_on_commit
 from . import namespaces as namespace_service
 from . import packages as package_service
 from . import status as status_service
-from .archives import InvalidArchive, sdist_metadata, wheel_metadata
 from .filenames import (
     EXTENSIONS,
     SDIST,
@@ -150,6 +147,9 @@ def _release_metadata(
     values: Mapping, project_urls: list[list[str]], description: str
 ) -> package_service.ReleaseMetadata:
     """Release metadata from form-shaped values, each field checked where installers rely on it."""
+    # packaging's metadata modules load with the first upload, not at start-up
+    from packaging.requirements import InvalidRequirement, Requirement
+
     metadata_version = _one(values, "metadata_version")
     if metadata_version not in METADATA_VERSIONS:
         raise UploadRefused(
@@ -279,6 +279,8 @@ def declared_from_core_metadata(filename: str, filetype: str, data: bytes) -> De
 
 
 def _parse_core_metadata(data: bytes) -> dict:
+    from packaging.metadata import parse_email
+
     raw, unparsed = parse_email(data)
     for key in ("metadata_version", "name", "version"):
         if key in unparsed:
@@ -291,6 +293,8 @@ def _parse_core_metadata(data: bytes) -> dict:
 
 def _read_core_metadata(filename: str, filetype: str, stream: BinaryIO) -> bytes:
     """The METADATA of a wheel or the PKG-INFO of an sdist, read safely (see :mod:`.archives`)."""
+    from .archives import InvalidArchive, sdist_metadata, wheel_metadata
+
     _seek_start(stream)
     reader = wheel_metadata if filetype == WHEEL else sdist_metadata
     try:

@@ -25,7 +25,6 @@ from html.parser import HTMLParser
 from typing import NamedTuple
 from urllib.parse import quote, urljoin, urlsplit
 
-import urllib3
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -287,6 +286,8 @@ class UpstreamClient:
     answered from the cache at once rather than after a retry loop)."""
 
     def __init__(self, config: UpstreamSettings):
+        import urllib3  # only an index with an upstream needs it
+
         self.config = config
         self.pool = urllib3.PoolManager(
             num_pools=8,
@@ -308,6 +309,8 @@ class UpstreamClient:
         return parts.scheme in ("http", "https") and parts.netloc in self.allowed_hosts
 
     def _request(self, url: str, headers: dict, preload: bool):
+        import urllib3
+
         try:
             return self.pool.request(
                 "GET", url, headers=headers, preload_content=preload, redirect=False

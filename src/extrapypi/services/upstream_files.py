@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import transaction
-import urllib3
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -94,6 +93,8 @@ def _expected(
 def _fetch_and_store(
     upstream: Upstream, storage: Storage, normalized: str, filename: str, url: str, sha256: str
 ) -> CachedFile:
+    import urllib3  # loaded with the upstream's client
+
     answer = upstream.client.open_file(url)
     try:
         staged = storage.stage(answer)
