@@ -37,6 +37,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..lifecycle import on_close
 from ..models import Package, UpstreamPage, UpstreamRule
 from ..models.meta import utcnow
 from .names import InvalidName, normalize_name
@@ -591,11 +592,13 @@ def includeme(config) -> None:
     if upstream_config is None:
         config.registry[REGISTRY_KEY] = None
         return
-    config.registry[REGISTRY_KEY] = Upstream(
+    upstream = Upstream(
         upstream_config,
         UpstreamClient(upstream_config),
         config.registry["dbsession_factory"],
     )
+    config.registry[REGISTRY_KEY] = upstream
+    on_close(config.registry, upstream.close)
 
 
 # --- the resolution rule ---------------------------------------------------------------------
