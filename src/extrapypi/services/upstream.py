@@ -409,6 +409,14 @@ class SingleFlight:
         finally:
             self._leave(key, entry)
 
+    def wait(self, key) -> None:
+        """Wait for the key's flight under way, if any (its commit is seen before it ends)."""
+        with self._guard:
+            busy = key in self._locks
+        if busy:
+            with self.hold(key):
+                pass
+
     def claim(self, key) -> Callable[[], None] | None:
         """Take the key's flight now if nobody has it (None if somebody does); the returned
         function ends it, from any thread: a background job started here keeps the flight,
@@ -555,6 +563,8 @@ class Upstream:
     pages: Memo = field(default_factory=Memo)
     #: (name, filename) -> CachedFile: stored files never change
     files: Memo = field(default_factory=lambda: Memo(60.0))
+    #: (name, filename) -> CachedFile with its bytes, while they are stored in the background
+    inline: Memo = field(default_factory=lambda: Memo(120.0, 256))
     background: Background | None = None
 
     def __post_init__(self) -> None:
@@ -566,7 +576,7 @@ class Upstream:
         self.background.close()
 
     def clear_memos(self) -> None:
-        for memo in (self.resolutions, self.pages, self.files):
+        for memo in (self.resolutions, self.pages, self.files, self.inline):
             memo.clear()
 
     @contextmanager
