@@ -172,27 +172,6 @@ def stored_filenames(app) -> list[str]:
         session.close()
 
 
-def test_a_metadata_file_is_answered_before_it_is_stored_and_never_if_corrupted(
-    proxy, proxy_app, auth, upstream
-):
-    dist = upstream.projects["pubdep"][0]
-    entry = page(proxy, auth, "pubdep").json["files"][0]
-    url = file_url(entry, "pubdep") + ".metadata"
-    upstream.corrupt = {dist.filename + ".metadata"}
-    refused = proxy.get(url, headers=auth("reader"), status=502)
-    assert "does not match the sha256" in refused.text
-    settle(proxy_app)
-    assert dist.filename + ".metadata" not in stored_filenames(proxy_app)
-    upstream.corrupt = set()
-    answered = proxy.get(url, headers=auth("reader"))
-    assert answered.body == dist.metadata.encode()
-    assert answered.headers["ETag"] == f'"{entry["core-metadata"]["sha256"]}"'
-    settle(proxy_app)  # stored meanwhile, and served from storage from now on
-    assert dist.filename + ".metadata" in stored_filenames(proxy_app)
-    assert proxy.get(url, headers=auth("reader")).body == dist.metadata.encode()
-    assert upstream.count(f"/files/pubdep/{dist.filename}.metadata") == 2
-
-
 def test_a_download_arriving_during_the_prefetch_waits_for_it(proxy, proxy_app, auth, upstream):
     dist = upstream.projects["publib"][0]
     entry = page(proxy, auth, "publib").json["files"][0]

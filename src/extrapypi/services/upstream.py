@@ -563,8 +563,6 @@ class Upstream:
     pages: Memo = field(default_factory=Memo)
     #: (name, filename) -> CachedFile: stored files never change
     files: Memo = field(default_factory=lambda: Memo(60.0))
-    #: (name, filename) -> CachedFile with its bytes, while they are stored in the background
-    inline: Memo = field(default_factory=lambda: Memo(120.0, 256))
     background: Background | None = None
 
     def __post_init__(self) -> None:
@@ -576,7 +574,7 @@ class Upstream:
         self.background.close()
 
     def clear_memos(self) -> None:
-        for memo in (self.resolutions, self.pages, self.files, self.inline):
+        for memo in (self.resolutions, self.pages, self.files):
             memo.clear()
 
     @contextmanager

@@ -8,8 +8,6 @@ app servers sharing a database race on the ``upstream_files`` row, and the loser
 dropped with its transaction. Keys hold the content's sha256, so two contents never share one.
 """
 
-import hashlib
-import io
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,13 +47,6 @@ class CachedFile:
     key: str
     sha256: str
     filename: str
-    #: The verified bytes of a small ``.metadata`` being stored in the background: answered
-    #: from memory meanwhile (the client does not wait for the fsyncs and the commit).
-    content: bytes | None = None
-
-
-#: A ``.metadata`` up to this size (they are a few KiB) is answered from memory and stored after.
-INLINE_MAX = 256 * 1024
 
 
 def file_key(normalized: str, sha256: str, filename: str) -> str:
@@ -112,11 +103,10 @@ def _expected(
 
 
 def _fetch_and_store(
-    upstream: Upstream, storage: Storage, normalized: str, offered: Offered, answer=None
+    upstream: Upstream, storage: Storage, normalized: str, offered: Offered
 ) -> CachedFile:
     filename, url, sha256 = offered
-    if answer is None:
-        answer = upstream.client.open_file(url)
+    answer = upstream.client.open_file(url)
     try:
         staged = storage.stage(answer)
     except urllib3.exceptions.TimeoutError:
@@ -126,12 +116,20 @@ def _fetch_and_store(
         answer.close()
         raise UpstreamUnavailable(f"reading {filename} from the upstream failed") from None
     finally:
-        release = getattr(answer, "release_conn", None)  # bytes kept in memory have none
-        if release is not None:
-            release()
+        answer.release_conn()
     if staged.digests.sha256 != sha256:
         storage.discard(staged)
-        raise _refused(normalized, filename, sha256, staged.digests.sha256)
+        log.error(
+            "upstream file %s/%s refused: its sha256 is %s, the upstream's page announced %s",
+            normalized,
+            filename,
+            staged.digests.sha256,
+            sha256,
+        )
+        raise UpstreamFileRefused(
+            f"the upstream's {filename} does not match the sha256 its page announced "
+            f"(announced {sha256}, received {staged.digests.sha256}): not stored, not served"
+        )
     key = file_key(normalized, sha256, filename)
     manager = transaction.TransactionManager(explicit=True)
     try:
@@ -165,65 +163,6 @@ def _fetch_and_store(
     return CachedFile(key, sha256, filename)
 
 
-def _refused(normalized: str, filename: str, announced: str, received: str) -> Exception:
-    log.error(
-        "upstream file %s/%s refused: its sha256 is %s, the upstream's page announced %s",
-        normalized,
-        filename,
-        received,
-        announced,
-    )
-    return UpstreamFileRefused(
-        f"the upstream's {filename} does not match the sha256 its page announced "
-        f"(announced {announced}, received {received}): not stored, not served"
-    )
-
-
-def _fetch_small(
-    upstream: Upstream, storage: Storage, normalized: str, offered: Offered
-) -> CachedFile:
-    """A ``.metadata``: read into memory, verified, answered at once and stored in the
-    background (while it is, requests for it are answered from ``upstream.inline``); a large
-    one, or one the background cannot take now, is stored first as any file."""
-    answer = upstream.client.open_file(offered.url)
-    length = answer.headers.get("Content-Length", "")
-    if not length.isdigit() or int(length) > INLINE_MAX:
-        return _fetch_and_store(upstream, storage, normalized, offered, answer)
-    try:
-        content = answer.read()
-    except urllib3.exceptions.TimeoutError:
-        raise UpstreamUnavailable(
-            f"reading {offered.filename} from the upstream timed out", True
-        ) from None
-    except (OSError, urllib3.exceptions.HTTPError):
-        raise UpstreamUnavailable(f"reading {offered.filename} from the upstream failed") from None
-    finally:
-        answer.release_conn()
-    received = hashlib.sha256(content).hexdigest()
-    if received != offered.sha256:
-        raise _refused(normalized, offered.filename, offered.sha256, received)
-    memo_key = (normalized, offered.filename)
-    found = CachedFile(
-        file_key(normalized, offered.sha256, offered.filename),
-        offered.sha256,
-        offered.filename,
-        content,
-    )
-
-    def store() -> None:
-        try:
-            _fetch_and_store(upstream, storage, normalized, offered, io.BytesIO(content))
-        except (UpstreamUnavailable, UpstreamFileRefused) as error:
-            log.warning("storing %s/%s failed: %s", normalized, offered.filename, error)
-        finally:
-            upstream.inline.drop(memo_key)
-
-    upstream.inline.put(memo_key, found)
-    if not upstream.background.submit(store):
-        store()
-    return found
-
-
 def cached_file(
     upstream: Upstream,
     storage: Storage,
@@ -251,19 +190,13 @@ def cached_file(
         found = CachedFile(row.key, row.sha256, filename)
         upstream.files.put(memo_key, found)
         return found
-    found = upstream.inline.get(memo_key)
-    if found is not None:
-        return found
     offered, distribution = _expected(upstream, dbsession, normalized, filename, serial)
     if distribution is not None:
         _prefetch(upstream, storage, normalized, distribution)
     with upstream.flights.hold(("file", normalized, filename)):
-        # the first in the flight stored it, or is storing it
-        found = upstream.inline.get(memo_key) or _stored(upstream, normalized, filename)
-        if found is not None:
+        found = _stored(upstream, normalized, filename)
+        if found is not None:  # the first in the flight stored it
             return found
-        if distribution is not None and upstream.config.prefetch:
-            return _fetch_small(upstream, storage, normalized, offered)
         return _fetch_and_store(upstream, storage, normalized, offered)
 
 

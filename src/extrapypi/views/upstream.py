@@ -8,7 +8,6 @@ from pyramid.httpexceptions import (
     HTTPGatewayTimeout,
     HTTPNotFound,
 )
-from pyramid.response import Response
 from pyramid.view import view_config
 
 from ..permissions import Permission
@@ -22,9 +21,8 @@ from ..services.upstream import (
     rendered_page,
 )
 from ..services.upstream_files import UpstreamFileRefused, cached_file
-from ..storage.disposition import attachment
 from .errors import plain_error
-from .files import CACHE_CONTROL, CONTENT_TYPE, _stream
+from .files import _stream
 from .simple import page_response, redirect
 
 
@@ -91,19 +89,7 @@ def upstream_download(context: UpstreamFileResource, request):
             response = plain_error(HTTPBadGateway, str(error))
             response.headers[STATUS_HEADER] = "refused"
             return response
-        if stored.content is not None:  # verified, still being stored: from memory
-            return _in_memory(request, stored, filename)
         response = _stream(request, stored.key, stored.sha256, filename)
         if response.status_code != 404 or attempt == 2:
             return response
         upstream.files.drop((normalized, filename))  # pruned since it was memoized: ask again
-
-
-def _in_memory(request, stored, filename: str):
-    """A verified ``.metadata`` still being stored: its bytes, with the headers of a stored one."""
-    response = Response(body=stored.content, content_type=CONTENT_TYPE, conditional_response=True)
-    response.etag = stored.sha256
-    response.cache_control = CACHE_CONTROL
-    response.content_disposition = attachment(filename)
-    response.headers["Accept-Ranges"] = "bytes"
-    return response
