@@ -20,6 +20,7 @@ import webtest
 
 import extrapypi.models
 from extrapypi import main, schema
+from extrapypi.lifecycle import close_app, close_apps
 from extrapypi.models import Base, IndexState, get_tm_session
 from extrapypi.permissions import Role
 from extrapypi.services import serials
@@ -79,9 +80,11 @@ def database_url(request, tmp_path_factory):
     if backend == "sqlite":
         path = tmp_path_factory.mktemp("sqlite") / "extrapypi.sqlite"
         yield f"sqlite:///{path}"
+        close_apps_on(f"sqlite:///{path}")
         return
     url, drop = _server_database(backend)
     yield url
+    close_apps_on(url)  # no background thread of an app still open writes to a dropped database
     drop()
 
 
@@ -168,15 +171,26 @@ def _dispose_engines_built_by_the_test(monkeypatch):
 
     monkeypatch.setattr(extrapypi.models, "get_engine", recording)
     yield
+    # Their apps' background threads stop first (webhook delivery, download-count flushes,
+    # prefetches), their last counts written, before anything drops or empties their database.
+    close_apps(lambda engine: any(engine is mine for mine in built))
     for engine in built:
         engine.dispose()
+
+
+def close_apps_on(url: str) -> None:
+    """Close every app still open on the database at ``url`` (before it is dropped)."""
+    database = sa.engine.make_url(url).database
+    close_apps(lambda engine: engine.url.database == database)
 
 
 @pytest.fixture(scope="session")
 def app(ini_file, base_settings):
     """The WSGI app on a database migrated by alembic (never ``create_all``)."""
     schema.upgrade(ini_file)
-    return main({}, **base_settings)
+    app = main({}, **base_settings)
+    yield app
+    close_app(app)
 
 
 @pytest.fixture(scope="session")

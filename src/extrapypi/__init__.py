@@ -11,6 +11,7 @@ def main(global_config, **settings):
     with Configurator(settings=settings, root_factory=root_factory) as config:
         config.include(".settings")
         config.include(".models")
+        config.include(".lifecycle")  # what stops the background work below
         config.include(".services.serials")
         config.include(".services.read_cache")
         config.include(".storage")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from .lifecycle import on_close
 from .services import mirrors
 from .services.materialize import PageMirror, start_catch_up
 from .settings import ConfigurationError
@@ -96,6 +97,7 @@ def includeme(config) -> None:
             log.info("pages directory brought to serial %s", report.serial)
     except Exception as error:  # e.g. ``extrapypi init`` before the tables exist
         log.warning("pages directory %s not up to date at start: %s", front.pages_dir, error)
+    on_close(config.registry, mirror.close)
     if front.catch_up_seconds:
         start_catch_up(mirror, front.catch_up_seconds)
     from .views.front_auth import front_auth

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_dashboard import BROWSER, log_in
 
 from extrapypi import main
+from extrapypi.lifecycle import close_app
 from extrapypi.models import DownloadCount
 from extrapypi.permissions import Role
 from extrapypi.services.metrics import COUNTER_KEY
@@ -242,3 +243,44 @@ def test_dashboard_package_page_shows_downloads(testapp, stored):
     page = testapp.get("/packages/demo/", headers=BROWSER)
     assert "Downloads" in page.text
     assert "Retention rule" not in page.text  # admins only
+
+
+def test_closing_an_app_writes_its_last_counts_and_stops_its_threads(
+    app, base_settings, clean, data, auth, engine
+):
+    closing = main({}, **{**base_settings, "extrapypi.webhooks.background": "true"})
+    client = webtest.TestApp(closing)
+    data.user("reader")
+    filename = data.release_file("Demo", "1.0")["filename"]
+    client.get(FILE_URL.format(filename), headers=auth("reader"))
+    client.get(FILE_URL.format(filename), headers=auth("reader"))
+    client.get("/simple/demo/", headers=auth("reader"))
+    deliverer = closing.registry["extrapypi.webhooks"]
+    assert deliverer.running  # started by a request
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(DownloadCount.count)).all() == []
+    close_app(closing)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(DownloadCount.count)).scalar_one() == 2
+    assert not deliverer.running
+    counter = closing.registry[COUNTER_KEY]
+    assert counter.closed
+    close_app(closing)  # once is enough: a second close does nothing
+
+
+def test_a_flush_whose_database_is_gone_logs_one_line(tmp_path, caplog):
+    from extrapypi.models import get_engine, get_session_factory
+    from extrapypi.services.metrics import DownloadCounter
+
+    gone = get_engine({"sqlalchemy.url": f"sqlite:///{tmp_path / 'no-tables.sqlite'}"})
+    counter = DownloadCounter(get_session_factory(gone), 100, 30)
+    counter.add("demo-1.0.tar.gz")
+    with caplog.at_level("WARNING", logger="extrapypi.services.metrics"):
+        assert counter.flush() == 0
+    [record] = caplog.records
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert record.getMessage() == (
+        "could not write 1 download counts: OperationalError: no such table: files"
+    )
+    assert counter.pending("demo-1.0.tar.gz") == 1  # kept for the next flush
+    gone.dispose()

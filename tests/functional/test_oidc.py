@@ -1,6 +1,7 @@
 """Trusted publishing through WebTest: a test OIDC issuer (its own RSA and EC keys, served on
 loopback http) signs identity tokens; each check refuses with the reason that names it."""
 
+import re
 import time
 
 import pytest
@@ -135,7 +136,16 @@ def test_uploader_shown_as_repository_via_trusted_publishing(client, issuer, wid
     post(client, wheel_bytes("widget", "2.0"), basic_auth("__token__", minted["token"]))
     login(client, "alice")
     page = client.get("/packages/widget/2.0/", headers=BROWSER)
-    assert "acme/widget via trusted publishing" in page.text
+    # the release card names the repository, not the user who registered the publisher
+    card = re.search(r"<dt>Uploaded</dt><dd>(.*?)</dd>", page.text, re.S).group(1)
+    assert card.endswith(" by acme/widget via trusted publishing"), card
+    assert "alice" not in card
+    [by] = re.findall(r'<td data-label="By">(.*?)</td>', page.text)
+    assert by == "acme/widget via trusted publishing"
+    # a release a person uploaded still names them
+    page = client.get("/packages/widget/1.0/", headers=BROWSER)
+    card = re.search(r"<dt>Uploaded</dt><dd>(.*?)</dd>", page.text, re.S).group(1)
+    assert card.endswith(" by alice"), card
 
 
 def test_wrong_repository_claim_lists_the_claims(client, issuer, widget):

@@ -53,7 +53,13 @@ def proxy(proxy_app, clean, upstream, data):
         upstream.counts.clear()
     upstream.down, upstream.delay, upstream.corrupt = False, 0.0, set()
     data.user("reader", Role.INSTALLER)
-    return webtest.TestApp(proxy_app, extra_environ={"HTTP_HOST": "example.com"})
+    yield webtest.TestApp(proxy_app, extra_environ={"HTTP_HOST": "example.com"})
+    settle(proxy_app)  # no prefetch may still write when the database is emptied
+
+
+def settle(app) -> None:
+    """Wait for the background prefetches to end."""
+    assert app.registry["extrapypi.upstream"].background.wait_idle(30)
 
 
 def page(proxy, auth, name: str, **kwargs) -> webtest.TestResponse:
@@ -144,14 +150,74 @@ def test_download_is_fetched_once_verified_stored_and_served_from_storage(
     assert storage.hash_file(row.key).sha256 == dist.sha256
 
 
-def test_metadata_file_is_proxied_and_cached(proxy, auth, upstream):
+def test_metadata_file_is_proxied_and_cached(proxy, proxy_app, auth, upstream):
     dist = upstream.projects["pubdep"][0]
     entry = page(proxy, auth, "pubdep").json["files"][0]
     url = file_url(entry, "pubdep") + ".metadata"
     assert proxy.get(url, headers=auth("reader")).body == dist.metadata.encode()
     assert proxy.get(url, headers=auth("reader")).body == dist.metadata.encode()
     assert upstream.count(f"/files/pubdep/{dist.filename}.metadata") == 1
-    assert upstream.count(f"/files/pubdep/{dist.filename}") == 0
+    # the client downloads the file next: it was fetched meanwhile, once, and is served stored
+    settle(proxy_app)
+    assert upstream.count(f"/files/pubdep/{dist.filename}") == 1
+    assert proxy.get(file_url(entry, "pubdep"), headers=auth("reader")).body == dist.content
+    assert upstream.count(f"/files/pubdep/{dist.filename}") == 1
+
+
+def stored_filenames(app) -> list[str]:
+    session = app.registry["dbsession_factory"]()
+    try:
+        return sorted(session.scalars(select(UpstreamFile.filename)))
+    finally:
+        session.close()
+
+
+def test_a_download_arriving_during_the_prefetch_waits_for_it(proxy, proxy_app, auth, upstream):
+    dist = upstream.projects["publib"][0]
+    entry = page(proxy, auth, "publib").json["files"][0]
+    upstream.delay = 0.3  # the prefetch is still reading when the download comes
+    proxy.get(file_url(entry, "publib") + ".metadata", headers=auth("reader"))
+    assert proxy.get(file_url(entry, "publib"), headers=auth("reader")).body == dist.content
+    settle(proxy_app)
+    assert upstream.count(f"/files/publib/{dist.filename}") == 1
+    assert stored_filenames(proxy_app) == sorted([dist.filename, dist.filename + ".metadata"])
+
+
+def test_a_prefetched_file_that_mismatches_its_hash_is_not_stored(proxy, proxy_app, auth, upstream):
+    dist = upstream.projects["pubdep"][0]
+    upstream.corrupt = {dist.filename}
+    entry = page(proxy, auth, "pubdep").json["files"][0]
+    proxy.get(file_url(entry, "pubdep") + ".metadata", headers=auth("reader"))
+    settle(proxy_app)
+    assert upstream.count(f"/files/pubdep/{dist.filename}") == 1  # prefetched, and refused
+    assert stored_filenames(proxy_app) == [dist.filename + ".metadata"]
+    storage = proxy_app.registry["extrapypi.storage"]
+    keys = [k for k in storage.iter_keys() if k.startswith("~upstream~")]
+    assert [k for k in keys if not k.endswith(".metadata")] == []
+    # the download asks again, and says why it refuses
+    refused = proxy.get(file_url(entry, "pubdep"), headers=auth("reader"), status=502)
+    assert "does not match the sha256" in refused.text
+
+
+def test_nothing_the_page_does_not_offer_is_prefetched(
+    proxy, proxy_app, auth, upstream, ini_file, capsys
+):
+    # not listed by the upstream's page
+    proxy.get(
+        "/upstream/pubdep/pubdep-7.0-py3-none-any.whl.metadata", headers=auth("reader"), status=404
+    )
+    # younger than the cooldown
+    young = upstream.projects["fresh"][1].filename
+    refused = proxy.get(f"/upstream/fresh/{young}.metadata", headers=auth("reader"), status=404)
+    assert "younger than the cooldown" in refused.text
+    # a blocked version
+    assert cli(capsys, "upstream", "block", ini_file, "fresh", "--version", "1.0")[0] == 0
+    old = upstream.projects["fresh"][0].filename
+    refused = proxy.get(f"/upstream/fresh/{old}.metadata", headers=auth("reader"), status=404)
+    assert "blocked version 1.0" in refused.text
+    settle(proxy_app)
+    assert upstream.file_requests() == 0
+    assert stored_filenames(proxy_app) == []
 
 
 def test_corrupted_upstream_file_is_refused_and_not_stored(proxy, proxy_app, auth, upstream):

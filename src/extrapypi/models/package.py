@@ -105,6 +105,11 @@ class Release(Base):
         order_by="File.filename",
     )
 
+    @property
+    def first_file(self) -> "File | None":
+        """The file whose upload created the release (its uploader is the release's)."""
+        return min(self.files, key=lambda f: (f.upload_time, f.id), default=None)
+
     def __repr__(self) -> str:
         return f"<Release {self.package_id}:{self.version}>"
 

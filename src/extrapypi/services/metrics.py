@@ -10,7 +10,6 @@ every ``extrapypi.downloads.flush_count`` downloads or ``flush_seconds`` seconds
 each download, and at exit). A crash loses at most the counts not yet written.
 """
 
-import atexit
 import ipaddress
 import logging
 import os
@@ -31,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from ..lifecycle import on_close, one_line
 from ..models import DownloadCount, File, Package, Release
 from ..settings import ConfigurationError
 
@@ -176,6 +176,7 @@ class DownloadCounter:
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
+        self.closed = False
 
     def add(self, filename: str) -> bool:
         """Count one download; True when a flush is due."""
@@ -190,8 +191,17 @@ class DownloadCounter:
     def flush_soon(self) -> None:
         """Flush on a thread of its own: the download that made a batch due does not wait for
         the write (a transaction, an fsync on SQLite)."""
-        if not self._flushing.locked():
-            threading.Thread(target=self.flush, name="download-counts", daemon=True).start()
+        if not self._flushing.locked() and not self.closed:
+            self._thread = threading.Thread(target=self.flush, name="download-counts", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """The app is ending: wait for a flush under way, write what is left, start no more."""
+        self.closed = True
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            thread.join(timeout)
+        self.flush()
 
     def pending(self, filename: str) -> int:
         with self._lock:
@@ -210,8 +220,10 @@ class DownloadCounter:
                 return 0
             try:
                 return self._write(batch)
-            except SQLAlchemyError:
-                log.exception("could not write %d download counts", len(batch))
+            except SQLAlchemyError as error:
+                # The database is away (restarting, or gone with the app): one line, no
+                # traceback; the counts are kept for the next flush.
+                log.warning("could not write %d download counts: %s", len(batch), one_line(error))
                 with self._lock:  # keep them for the next flush
                     for filename, count in batch.items():
                         self._pending[filename] = self._pending.get(filename, 0) + count
@@ -346,7 +358,7 @@ def includeme(config) -> None:
     )
     config.registry[COUNTER_KEY] = counter
     config.registry[ALLOWED_KEY] = parse_networks(settings.get("extrapypi.metrics.allow", ""))
-    atexit.register(counter.flush)
+    on_close(config.registry, counter.close)  # the last counts are written at exit too
     config.registry["extrapypi.storage"] = CountingStorage(config.registry["extrapypi.storage"])
     config.add_request_method(download_stats, "download_stats")
     config.add_tween("extrapypi.services.metrics.metrics_tween_factory")

@@ -17,7 +17,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +36,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..lifecycle import on_close
 from ..models import Package, UpstreamPage, UpstreamRule
 from ..models.meta import utcnow
 from .names import InvalidName, normalize_name
@@ -102,6 +103,8 @@ class UpstreamSettings:
     block: tuple[str, ...] = ()
     #: Hosts (``host[:port]``) files may be fetched from: the upstream's own and these.
     file_hosts: tuple[str, ...] = ()
+    #: Background fetches of a file whose ``.metadata`` was asked for (0: none).
+    prefetch: int = 4
 
     @property
     def host(self) -> str:
@@ -156,6 +159,15 @@ def parse_upstream_settings(settings: dict) -> UpstreamSettings | None:
             f"not {without_upload_time!r}"
         )
     try:
+        prefetch = int(settings.get("extrapypi.upstream.prefetch", 4))
+    except ValueError:
+        prefetch = -1
+    if not 0 <= prefetch <= 64:
+        raise UpstreamConfigurationError(
+            "extrapypi.upstream.prefetch is how many files may be fetched in the background "
+            "at once, 0 to 64 (0: none)"
+        )
+    try:
         connect_timeout = float(settings.get("extrapypi.upstream.connect_timeout", 5))
         read_timeout = float(settings.get("extrapypi.upstream.read_timeout", 30))
     except ValueError:
@@ -177,6 +189,7 @@ def parse_upstream_settings(settings: dict) -> UpstreamSettings | None:
         allow=_patterns(settings.get("extrapypi.upstream.allow", ""), "extrapypi.upstream.allow"),
         block=_patterns(settings.get("extrapypi.upstream.block", ""), "extrapypi.upstream.block"),
         file_hosts=tuple(aslist(settings.get("extrapypi.upstream.file_hosts", ""))),
+        prefetch=prefetch,
     )
 
 
@@ -397,10 +410,39 @@ class SingleFlight:
             with entry[0]:
                 yield
         finally:
-            with self._guard:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    del self._locks[key]
+            self._leave(key, entry)
+
+    def wait(self, key) -> None:
+        """Wait for the key's flight under way, if any (its commit is seen before it ends)."""
+        with self._guard:
+            busy = key in self._locks
+        if busy:
+            with self.hold(key):
+                pass
+
+    def claim(self, key) -> Callable[[], None] | None:
+        """Take the key's flight now if nobody has it (None if somebody does); the returned
+        function ends it, from any thread: a background job started here keeps the flight,
+        so a request arriving before the job runs waits for it instead of asking again."""
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+            taken = entry[0].acquire(blocking=False)
+        if not taken:
+            self._leave(key, entry)
+            return None
+
+        def release() -> None:
+            entry[0].release()
+            self._leave(key, entry)
+
+        return release
+
+    def _leave(self, key, entry: list) -> None:
+        with self._guard:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
 
 
 class Memo:
@@ -436,6 +478,80 @@ class Memo:
             self._entries.clear()
 
 
+class Background:
+    """A few worker threads for jobs nobody waits on (prefetches), bounded: at most ``workers``
+    run at once and ``workers * 8`` wait; a job offered beyond that, or after ``close``, is
+    dropped (the request that would have benefited simply fetches for itself)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._condition = threading.Condition()
+        self._jobs: list[Callable[[], None]] = []
+        self._threads: list[threading.Thread] = []
+        self._busy = 0
+        self._closed = False
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        with self._condition:
+            if self._closed or len(self._jobs) >= self.workers * 8:
+                return False
+            self._jobs.append(job)
+            if len(self._threads) < self.workers and self._busy + len(self._jobs) > len(
+                self._threads
+            ):
+                thread = threading.Thread(
+                    target=self._work, name="extrapypi-upstream-prefetch", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._condition.notify()
+            return True
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while not self._jobs and not self._closed:
+                    self._condition.wait()
+                if not self._jobs:
+                    return
+                job = self._jobs.pop(0)
+                self._busy += 1
+            try:
+                job()
+            except Exception:
+                log.exception("a background upstream job failed")
+            finally:
+                with self._condition:
+                    self._busy -= 1
+                    self._condition.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until no job runs or waits (tests, shutdown); False if it took too long."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._jobs or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._condition.wait(left)
+            return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """No new jobs; waiting ones are dropped; running ones are given ``timeout`` to end."""
+        with self._condition:
+            self._closed = True
+            dropped, self._jobs = self._jobs, []
+            self._condition.notify_all()
+            threads = list(self._threads)
+        for job in dropped:
+            cancel = getattr(job, "cancel", None)
+            if cancel is not None:
+                cancel()
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)
+
+
 @dataclass
 class Upstream:
     """What the app keeps on its registry when an upstream is configured."""
@@ -450,6 +566,15 @@ class Upstream:
     pages: Memo = field(default_factory=Memo)
     #: (name, filename) -> CachedFile: stored files never change
     files: Memo = field(default_factory=lambda: Memo(60.0))
+    background: Background | None = None
+
+    def __post_init__(self) -> None:
+        if self.background is None:
+            self.background = Background(self.config.prefetch)
+
+    def close(self) -> None:
+        """Stop the background work (an app being shut down or its engine disposed)."""
+        self.background.close()
 
     def clear_memos(self) -> None:
         for memo in (self.resolutions, self.pages, self.files):
@@ -478,11 +603,13 @@ def includeme(config) -> None:
     if upstream_config is None:
         config.registry[REGISTRY_KEY] = None
         return
-    config.registry[REGISTRY_KEY] = Upstream(
+    upstream = Upstream(
         upstream_config,
         UpstreamClient(upstream_config),
         config.registry["dbsession_factory"],
     )
+    config.registry[REGISTRY_KEY] = upstream
+    on_close(config.registry, upstream.close)
 
 
 # --- the resolution rule ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ dropped with its transaction. Keys hold the content's sha256, so two contents ne
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 import transaction
 from sqlalchemy import select, update
@@ -67,10 +68,19 @@ def _touch(upstream: Upstream, row: UpstreamFile) -> None:
         session.execute(update(UpstreamFile).where(UpstreamFile.id == row.id).values(last_used=now))
 
 
+class Offered(NamedTuple):
+    """A file the upstream's page offers here: its URL and the sha256 the page announced."""
+
+    filename: str
+    url: str
+    sha256: str
+
+
 def _expected(
     upstream: Upstream, dbsession, normalized: str, filename: str, serial: int | None
-) -> tuple[str, str]:
-    """(upstream URL, announced sha256) of a file the page offers; NotUpstream if it does not."""
+) -> tuple[Offered, Offered | None]:
+    """The file asked for, as the page offers it, and for a ``.metadata`` the distribution it
+    describes (what the client downloads next); NotUpstream if the page does not offer it."""
     is_metadata = filename.endswith(METADATA_SUFFIX)
     distribution = filename[: -len(METADATA_SUFFIX)] if is_metadata else filename
     page = fetch_project(upstream, dbsession, normalized, serial)
@@ -81,20 +91,22 @@ def _expected(
         reason = hidden_reason(entry, upstream.config, page.rules, now)
         if reason is not None:
             raise NotUpstream(f"{distribution} is not offered here: {reason}")
+        offered = Offered(distribution, entry["url"], entry["hashes"]["sha256"])
         if not is_metadata:
-            return entry["url"], entry["hashes"]["sha256"]
+            return offered, None
         metadata = entry.get("core-metadata")
         if isinstance(metadata, dict) and isinstance(metadata.get("sha256"), str):
-            return entry["url"] + METADATA_SUFFIX, metadata["sha256"]
+            return Offered(filename, entry["url"] + METADATA_SUFFIX, metadata["sha256"]), offered
         break
     raise NotUpstream(f"the upstream offers no {filename} for {normalized}")
 
 
 def _fetch_and_store(
-    upstream: Upstream, storage: Storage, normalized: str, filename: str, url: str, sha256: str
+    upstream: Upstream, storage: Storage, normalized: str, offered: Offered
 ) -> CachedFile:
     import urllib3  # loaded with the upstream's client
 
+    filename, url, sha256 = offered
     answer = upstream.client.open_file(url)
     try:
         staged = storage.stage(answer)
@@ -172,17 +184,66 @@ def cached_file(
         return found
     row = _cached(dbsession, normalized, filename)
     if row is not None:
+        # Committed by a fetch of this process that may still be publishing the file (a
+        # prefetch): its flight ends once the file is in storage.
+        upstream.flights.wait(("file", normalized, filename))
         _touch(upstream, row)
         found = CachedFile(row.key, row.sha256, filename)
         upstream.files.put(memo_key, found)
         return found
-    url, sha256 = _expected(upstream, dbsession, normalized, filename, serial)
+    offered, distribution = _expected(upstream, dbsession, normalized, filename, serial)
+    if distribution is not None:
+        _prefetch(upstream, storage, normalized, distribution)
     with upstream.flights.hold(("file", normalized, filename)):
-        with upstream.session() as session:  # a fresh read: the first in the flight stored it
-            row = _cached(session, normalized, filename)
-            if row is not None:
-                return CachedFile(row.key, row.sha256, filename)
-        return _fetch_and_store(upstream, storage, normalized, filename, url, sha256)
+        found = _stored(upstream, normalized, filename)
+        if found is not None:  # the first in the flight stored it
+            return found
+        return _fetch_and_store(upstream, storage, normalized, offered)
+
+
+def _stored(upstream: Upstream, normalized: str, filename: str) -> CachedFile | None:
+    """A fresh read of the cache (not the request's snapshot): another thread may have filled it."""
+    with upstream.session() as session:
+        row = _cached(session, normalized, filename)
+        return None if row is None else CachedFile(row.key, row.sha256, filename)
+
+
+class _Prefetch:
+    """Fetches and stores one distribution in the background, holding its single flight from
+    the moment it is offered: a download that arrives meanwhile waits for it."""
+
+    def __init__(self, upstream, storage, normalized: str, offered: Offered, release):
+        self.upstream, self.storage = upstream, storage
+        self.normalized, self.offered, self.release = normalized, offered, release
+
+    def __call__(self) -> None:
+        try:
+            if _stored(self.upstream, self.normalized, self.offered.filename) is None:
+                _fetch_and_store(self.upstream, self.storage, self.normalized, self.offered)
+        except (UpstreamUnavailable, UpstreamFileRefused) as error:
+            # The download will ask again and answer the client with the reason.
+            log.warning(
+                "prefetching %s/%s failed: %s", self.normalized, self.offered.filename, error
+            )
+        finally:
+            self.release()
+
+    def cancel(self) -> None:
+        """Dropped before it ran (shutdown): the flight ends, nothing was fetched."""
+        self.release()
+
+
+def _prefetch(upstream: Upstream, storage: Storage, normalized: str, offered: Offered) -> None:
+    """Start fetching a distribution whose ``.metadata`` a client asked for: it downloads the
+    file next, once resolved, and finds it stored or on its way. Only a file the page offers
+    here (the caller got it from ``_expected``, past blocks and the cooldown), only once."""
+    if upstream.config.prefetch == 0 or upstream.files.get((normalized, offered.filename)):
+        return
+    release = upstream.flights.claim(("file", normalized, offered.filename))
+    if release is None:
+        return  # somebody is fetching it already
+    if not upstream.background.submit(_Prefetch(upstream, storage, normalized, offered, release)):
+        release()
 
 
 def _check_still_offered(rules: list, filename: str) -> None:

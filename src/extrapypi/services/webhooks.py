@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 
 from pyramid.events import NewRequest
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..lifecycle import on_close, one_line
 from ..models import JournalEntry, WebhookDelivery, WebhookEndpoint
 from ..models.meta import utcnow
 from .names import normalize_name
@@ -537,7 +538,9 @@ class Deliverer:
         while not self._stopping:
             try:
                 deliver_due(self.session_factory, self.settings)
-            except Exception:  # the database is away: try again at the next poll
+            except SQLAlchemyError as error:  # the database is away: try again at the next poll
+                log.warning("webhook delivery failed: %s", one_line(error))
+            except Exception:
                 log.exception("webhook delivery failed")
             self._wakeup.wait(self.settings.poll_interval)
             self._wakeup.clear()
@@ -559,6 +562,8 @@ def _start_on_first_request(event) -> None:
 def includeme(config) -> None:
     """A deliverer per process; its thread starts with the first request (never in the CLI)."""
     settings = parse_webhook_settings(config.get_settings())
-    config.registry[REGISTRY_KEY] = Deliverer(config.registry["dbsession_factory"], settings)
+    deliverer = Deliverer(config.registry["dbsession_factory"], settings)
+    config.registry[REGISTRY_KEY] = deliverer
+    on_close(config.registry, deliverer.stop)
     if settings.background:
         config.add_subscriber(_start_on_first_request, NewRequest)
