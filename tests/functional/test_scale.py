@@ -3,14 +3,18 @@
 lists every project, gzipped."""
 
 import gzip
+import json
 
 import pytest
 import sqlalchemy as sa
+import webtest
 from bulk import bulk_projects
 from dists import wheel_bytes
+from test_front import fdata, front  # noqa: F401 - fixtures
 from test_simple import raw_get
 from test_upload import post
 
+from extrapypi.front import build_mirror
 from extrapypi.models import Package, Release
 from extrapypi.permissions import Role
 
@@ -88,3 +92,31 @@ def test_upload_statements_do_not_grow_with_the_index(app, testapp, engine, dev,
             .order_by(Release.id)
         ).all()
     assert versions == ["1.0", "3.0", "4.0"]
+
+
+def test_front_pages_follow_a_large_index_without_rewriting_its_root(front, fdata, auth):  # noqa: F811
+    """The nginx front at 1,000 projects: a full build writes every page (streamed, not a query
+    per project); projects inserted behind the app's back are found by their ids; an upload to
+    an existing project leaves the root page alone, a new project rewrites it."""
+    engine = front.registry["db_engine"]
+    client = webtest.TestApp(front, extra_environ={"HTTP_HOST": "example.com"})
+    fdata.user("dev", Role.DEVELOPER)
+    bulk_projects(engine, projects(0, 1000))
+    mirror = build_mirror(front.registry)
+    report = mirror.sync(full=True)
+    assert report.full and report.written == 6 * 1001  # three types, gzipped too; root included
+    root = front.front_pages / "index.html"
+    assert root.read_text().count("<a href=") == 1000
+    assert json.loads((front.front_pages / "p-00999" / "index.v1json").read_text())["files"]
+
+    post(client, wheel_bytes("own", "1.0"), auth("dev"))  # a new project: the root is rewritten
+    bulk_projects(engine, projects(1000, 1003))  # no journal entry
+    post(client, wheel_bytes("own", "2.0"), auth("dev"))  # the sync sees the new ids
+    for name in ("own", "p-01000", "p-01002"):
+        assert (front.front_pages / name / "index.html").exists()
+    assert root.read_text().count("<a href=") == 1004
+    before = root.stat().st_mtime_ns
+    post(client, wheel_bytes("own", "3.0"), auth("dev"))
+    assert root.stat().st_mtime_ns == before
+    versions = json.loads((front.front_pages / "own" / "index.v1json").read_text())["versions"]
+    assert versions == ["1.0", "2.0", "3.0"]
