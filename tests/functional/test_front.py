@@ -37,7 +37,7 @@ def front(base_settings, clean, tmp_path):
     }
     app = main({}, **settings)
     app.settings = settings
-    app.pages_path = tmp_path / "pages" / "simple"
+    app.front_pages = tmp_path / "pages" / "simple"
     app.ini = write_ini(tmp_path / "front.ini", settings)
     yield app
     app.registry[COUNTER_KEY].flush()  # now, not at exit (the database is gone by then)
@@ -54,7 +54,7 @@ def client(front):
 
 
 def stored(front, project: str | None, filename: str) -> bytes:
-    directory = front.pages_path if project is None else front.pages_path / project
+    directory = front.front_pages if project is None else front.front_pages / project
     return (directory / filename).read_bytes()
 
 
@@ -81,7 +81,7 @@ def test_pages_hold_the_python_paths_bytes_after_each_commit(front, fdata, clien
     fdata.release_file("demo-pkg", "1.1", kind="sdist")  # a new file: the page follows at once
     assert "demo_pkg-1.1.tar.gz" in stored(front, "demo-pkg", "index.html").decode()
     assert_same_as_python_path(front, client, auth, "demo-pkg")
-    serial = int((front.pages_path.parent / SERIAL_FILE).read_text().split()[0])
+    serial = int((front.front_pages.parent / SERIAL_FILE).read_text().split()[0])
     assert serial == client.app.registry["extrapypi.front.mirror"].sync().serial
 
 
@@ -114,8 +114,8 @@ def test_yank_quarantine_and_deletion_reach_the_pages(front, fdata, client, auth
     assert page["project-status"] == {"status": "quarantined", "reason": "malware"}
     assert page["files"] == []
     # nginx hands its files to the app
-    assert (front.pages_path / "demo" / NO_FILES_MARKER).exists()
-    assert not (front.pages_path / "other" / NO_FILES_MARKER).exists()
+    assert (front.front_pages / "demo" / NO_FILES_MARKER).exists()
+    assert not (front.front_pages / "other" / NO_FILES_MARKER).exists()
     assert_same_as_python_path(front, client, auth, "demo")
 
     def delete(dbsession, tm):
@@ -124,7 +124,7 @@ def test_yank_quarantine_and_deletion_reach_the_pages(front, fdata, client, auth
         package_service.delete_package(dbsession, storage, tm.get(), package, None)
 
     change(fdata, delete)
-    assert not (front.pages_path / "other").exists()
+    assert not (front.front_pages / "other").exists()
     assert "other" not in stored(front, None, "index.html").decode()
     assert_same_as_python_path(front, client, auth, None)
 
@@ -146,18 +146,18 @@ def test_namespace_grant_rewrites_the_pages_it_touches(front, fdata, client, aut
 def test_a_stale_or_damaged_directory_is_rebuilt(front, fdata, client, auth, base_settings):
     fdata.user("reader", Role.INSTALLER)
     fdata.release_file("demo", "1.0")
-    serial_file = front.pages_path.parent / SERIAL_FILE
-    (front.pages_path / "demo" / "index.html").write_bytes(b"damaged")
-    (front.pages_path / "ghost").mkdir()
+    serial_file = front.front_pages.parent / SERIAL_FILE
+    (front.front_pages / "demo" / "index.html").write_bytes(b"damaged")
+    (front.front_pages / "ghost").mkdir()
     serial_file.write_text("999999\n")  # a serial from before a restore: the database went back
     mirror = front.registry["extrapypi.front.mirror"]
     report = mirror.sync()
     assert report.full and report.removed == 1
-    assert not (front.pages_path / "ghost").exists()
+    assert not (front.front_pages / "ghost").exists()
     assert_same_as_python_path(front, client, auth, "demo")
     # A new app on a stale directory brings it up to date at start.
     serial_file.unlink()
-    (front.pages_path / "demo" / "index.v1json").unlink()
+    (front.front_pages / "demo" / "index.v1json").unlink()
     main({}, **front.settings)
     assert_same_as_python_path(front, client, auth, "demo")
     assert mirror.sync().written == 0  # nothing left to do
@@ -165,9 +165,9 @@ def test_a_stale_or_damaged_directory_is_rebuilt(front, fdata, client, auth, bas
 
 def test_cli_front_build_and_its_refusal(front, fdata, capsys, base_settings, tmp_path):
     fdata.release_file("demo", "1.0")
-    (front.pages_path / "demo" / "index.html").unlink()
+    (front.front_pages / "demo" / "index.html").unlink()
     assert cli(["front", "build", front.ini]) == 0
-    assert (front.pages_path / "demo" / "index.html").is_file()
+    assert (front.front_pages / "demo" / "index.html").is_file()
     assert "reflect serial" in capsys.readouterr().out
     plain = write_ini(tmp_path / "plain.ini", base_settings)
     assert cli(["front", "build", plain]) == 1

@@ -13,9 +13,10 @@ import html
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from urllib.parse import quote
 
 from sqlalchemy import select
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ..models import File, Package, Release
 from .metrics import PAGE_CACHE
-from .namespaces import project_namespaces
+from .namespaces import covers, list_namespaces, project_namespaces
 from .status import offers_files, status_json
 
 #: JSON: 1.4 (PEP 792 status markers) + 1.5 (PEP 752 namespaces).
@@ -78,9 +79,15 @@ def project_page(dbsession: Session, normalized_name: str) -> dict | None:
     ).one_or_none()
     if project is None:
         return None
-    package_id = project.id
-    with_files = offers_files(project.status)
-    rows = dbsession.execute(
+    rows = dbsession.execute(_files_query().where(Release.package_id == project.id))
+    namespaces = project_namespaces(dbsession, normalized_name, project.id)
+    return project_dict(normalized_name, project.status, project.status_reason, rows, namespaces)
+
+
+def _files_query():
+    """Every file of every release (a release without files gives one row of NULLs), by PEP 440
+    version then filename."""
+    return (
         select(
             Release.version,
             Release.yanked,
@@ -94,9 +101,19 @@ def project_page(dbsession: Session, normalized_name: str) -> dict | None:
         )
         .select_from(Release)
         .outerjoin(File, File.release_id == Release.id)
-        .where(Release.package_id == package_id)
         .order_by(Release.sort_key, File.filename)
     )
+
+
+def project_dict(
+    normalized_name: str,
+    status: str,
+    status_reason: str | None,
+    rows: Iterable,
+    namespaces: list | None,
+) -> dict:
+    """One project page from its ``_files_query`` rows."""
+    with_files = offers_files(status)
     versions: list[str] = []
     files: list[dict] = []
     for row in rows:
@@ -120,11 +137,47 @@ def project_page(dbsession: Session, normalized_name: str) -> dict | None:
     return {
         "meta": {"api-version": API_VERSION},
         "name": normalized_name,
-        "project-status": status_json(project.status, project.status_reason),
-        "namespaces": project_namespaces(dbsession, normalized_name, package_id),
+        "project-status": status_json(status, status_reason),
+        "namespaces": namespaces,
         "versions": versions,
         "files": files,
     }
+
+
+def every_project_page(dbsession: Session, batch: int = 2000) -> Iterator[dict]:
+    """Every project page in two streamed queries for the whole index (not one per project):
+    the full rebuild of the nginx front's pages. Projects covered by a namespace grant (few)
+    have their ``namespaces`` looked up before the files are streamed."""
+    grants = list_namespaces(dbsession)
+    projects = dbsession.execute(
+        select(Package.id, Package.normalized_name, Package.status, Package.status_reason)
+    ).all()
+    by_id = {row.id: row for row in projects}
+    namespaces = {
+        row.id: project_namespaces(dbsession, row.normalized_name, row.id)
+        for row in projects
+        if any(covers(grant.name, row.normalized_name) for grant in grants)
+    }
+    del projects
+    rows = dbsession.execute(
+        _files_query()
+        .add_columns(Release.package_id)
+        .order_by(None)
+        .order_by(Release.package_id, Release.sort_key, File.filename)
+        .execution_options(yield_per=batch)
+    )
+    for package_id, group in groupby(rows, key=lambda row: row.package_id):
+        project = by_id.pop(package_id, None)
+        if project is not None:  # None: created after the first query, the next sync writes it
+            yield _page_of(project, group, namespaces.get(package_id))
+    for project in by_id.values():  # projects without a release
+        yield _page_of(project, (), namespaces.get(project.id))
+
+
+def _page_of(project, rows: Iterable, namespaces: list | None) -> dict:
+    return project_dict(
+        project.normalized_name, project.status, project.status_reason, rows, namespaces
+    )
 
 
 def render_json(page: dict) -> bytes:
@@ -245,17 +298,6 @@ class PageCache:
         with self._lock:
             self._pages.clear()
             self.serial = -1
-
-
-def index_serial(dbsession: Session) -> int:
-    """The change serial as this transaction sees it (the nginx front's pages record it);
-    requests take it from the process's serial clock instead (``services/serials.py``)."""
-    serial = (
-        dbsession.connection()
-        .exec_driver_sql("SELECT serial FROM index_state WHERE id = 1")
-        .scalar()
-    )
-    return serial or 0
 
 
 def cached_page(
